@@ -228,7 +228,9 @@ class ValidationError(ScimSyncError, ValueError):
 class SyncFailedError(ScimSyncError):
     """Manual mode: syncing one object failed. ``trace`` holds every step taken."""
 
-    def __init__(self, message: str, *, trace: Any = None, cause: BaseException | None = None) -> None:
+    def __init__(
+        self, message: str, *, trace: Any = None, cause: BaseException | None = None
+    ) -> None:
         self.trace = trace
         self.cause = cause
         super().__init__(message)

@@ -1,0 +1,22 @@
+"""Shared pytest configuration for scimsync's own tests."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+#: When set (CI sets it), a test that skips because PostgreSQL/Redis/etc. are missing fails.
+REQUIRE_SERVICES = os.environ.get("SCIMSYNC_REQUIRE_SERVICES") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_SERVICES and report.skipped and item.get_closest_marker("services") is not None:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = (
+            f"service-dependent test skipped in CI (SCIMSYNC_REQUIRE_SERVICES=1): {reason}"
+        )
