@@ -5,4 +5,9 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from scimsync.testing._patch import PatchError, apply_patch
+
+__all__: list[str] = [
+    "PatchError",
+    "apply_patch",
+]
