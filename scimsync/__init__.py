@@ -7,8 +7,11 @@ an underscore are private. Exceptions live in :mod:`scimsync.errors`, signals in
 
 from __future__ import annotations
 
-# --- each part adds its own import block below; keep __all__ sorted ---
 from scimsync._filter import Filter, quote_filter_value
+
+# --- each part adds its own import block below; keep __all__ sorted ---
+# --- store, reports, sources (state store part) ---
+from scimsync._reports import Outcome
 from scimsync._resources import (
     Address,
     AuthenticationScheme,
@@ -38,12 +41,22 @@ from scimsync._resources import (
     from_wire,
     to_wire,
 )
+from scimsync._store import (
+    Link,
+    OutboxItem,
+    PendingAction,
+    ReportRecord,
+    RunRecord,
+    SQLiteStore,
+    StateStore,
+)
 from scimsync._version import __version__
 from scimsync.errors import (
     ConfigurationError,
     ConflictError,
     ConnectionFailedError,
     ForbiddenError,
+    LinkConflictError,
     MalformedResponseError,
     NotFoundError,
     Problem,
@@ -71,6 +84,8 @@ __all__ = [
     "FilterConfig",
     "ForbiddenError",
     "Group",
+    "Link",
+    "LinkConflictError",
     "ListResponse",
     "MalformedResponseError",
     "Manager",
@@ -78,14 +93,20 @@ __all__ = [
     "Meta",
     "Name",
     "NotFoundError",
+    "OutboxItem",
+    "Outcome",
     "PatchOp",
     "PatchOperation",
+    "PendingAction",
     "PhoneNumber",
     "Problem",
     "RateLimitedError",
+    "ReportRecord",
     "RequestRejectedError",
     "ResourceType",
     "Role",
+    "RunRecord",
+    "SQLiteStore",
     "Schema",
     "SchemaAttribute",
     "SchemaExtension",
@@ -94,6 +115,7 @@ __all__ = [
     "ScimSyncError",
     "ServerError",
     "ServiceProviderConfig",
+    "StateStore",
     "SupportedFeature",
     "SyncFailedError",
     "TransientError",

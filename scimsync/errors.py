@@ -24,6 +24,7 @@ __all__ = [
     "ConnectionFailedError",
     "ForbiddenError",
     "IntegrationError",
+    "LinkConflictError",
     "MalformedResponseError",
     "NotFoundError",
     "Problem",
@@ -50,6 +51,35 @@ class ConfigurationError(ScimSyncError, ValueError):
 
 class IntegrationError(ScimSyncError, ImportError):
     """An adapter's framework is not installed; the message names the extra."""
+
+
+class LinkConflictError(ScimSyncError, ValueError):
+    """A state store refused a link: another local key already links that remote id.
+
+    Attributes:
+        target: the target's name.
+        kind: ``"user"`` or ``"group"``.
+        key: the key being saved.
+        remote_id: the remote id already linked.
+        other_key: the key that holds it, if known.
+    """
+
+    def __init__(
+        self, target: str, kind: str, key: str, remote_id: str, other_key: str | None = None
+    ) -> None:
+        self.target = target
+        self.kind = kind
+        self.key = key
+        self.remote_id = remote_id
+        self.other_key = other_key
+        held = f" by {kind} {other_key}" if other_key is not None else ""
+        super().__init__(
+            f"cannot link {kind} {key} to {remote_id} on target {target!r}: "
+            f"that remote id is already linked{held}"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.target, self.kind, self.key, self.remote_id, self.other_key))
 
 
 class ScimHTTPError(ScimSyncError):
