@@ -7,7 +7,17 @@ an underscore are private. Exceptions live in :mod:`scimsync.errors`, signals in
 
 from __future__ import annotations
 
+from scimsync._diff import diff_members, diff_resource, representation_hash
 from scimsync._filter import Filter, quote_filter_value
+from scimsync._mapping import (
+    Field,
+    GroupMapping,
+    UserMapping,
+    computed,
+    const,
+    source,
+    template,
+)
 
 # --- each part adds its own import block below; keep __all__ sorted ---
 # --- store, reports, sources (state store part) ---
@@ -50,6 +60,7 @@ from scimsync._store import (
     SQLiteStore,
     StateStore,
 )
+from scimsync._transforms import register_transform
 from scimsync._version import __version__
 from scimsync.errors import (
     ConfigurationError,
@@ -70,8 +81,11 @@ from scimsync.errors import (
     UnauthorizedError,
     ValidationError,
 )
+from scimsync.profiles import AWS, GENERIC, MissingNames, Profile, get_profile, register_profile
 
 __all__ = [
+    "AWS",
+    "GENERIC",
     "Address",
     "AuthenticationScheme",
     "BulkConfig",
@@ -80,10 +94,12 @@ __all__ = [
     "ConnectionFailedError",
     "Email",
     "EnterpriseUser",
+    "Field",
     "Filter",
     "FilterConfig",
     "ForbiddenError",
     "Group",
+    "GroupMapping",
     "Link",
     "LinkConflictError",
     "ListResponse",
@@ -91,6 +107,7 @@ __all__ = [
     "Manager",
     "Member",
     "Meta",
+    "MissingNames",
     "Name",
     "NotFoundError",
     "OutboxItem",
@@ -100,6 +117,7 @@ __all__ = [
     "PendingAction",
     "PhoneNumber",
     "Problem",
+    "Profile",
     "RateLimitedError",
     "ReportRecord",
     "RequestRejectedError",
@@ -121,10 +139,21 @@ __all__ = [
     "TransientError",
     "UnauthorizedError",
     "User",
+    "UserMapping",
     "ValidationError",
     "__version__",
+    "computed",
+    "const",
     "converter",
+    "diff_members",
+    "diff_resource",
     "from_wire",
+    "get_profile",
     "quote_filter_value",
+    "register_profile",
+    "register_transform",
+    "representation_hash",
+    "source",
+    "template",
     "to_wire",
 ]
