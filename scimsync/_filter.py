@@ -19,12 +19,36 @@ __all__ = ["Filter", "FilterValue", "quote_filter_value"]
 #: What a comparison value may be: rendered as a JSON string, number, boolean or null.
 FilterValue = str | int | float | bool | None
 
-# RFC 7644 §3.4.2.2 attrPath = [URI ":"] ATTRNAME *1subAttr; ATTRNAME = ALPHA *(nameChar)
-# plus "$ref". We allow letters, digits, ".", "$", "_", "-" and ":" (URN prefixes), and
-# require a letter or "$" first.
-_ATTR_RE: Final = re.compile(r"[A-Za-z$][A-Za-z0-9.$_:\-]*\Z")
+# RFC 7644 §3.4.2.2: attrPath = [URI ":"] ATTRNAME *1subAttr, ATTRNAME = ALPHA *(nameChar)
+# (plus "$ref"), nameChar = "-" / "_" / DIGIT / ALPHA. So only letters, digits, ".", "$",
+# "_", "-" and ":" (in the URN prefix) can appear, in that shape.
+_NAME = r"[A-Za-z$][A-Za-z0-9_$\-]*"
+_ATTR_RE: Final = re.compile(
+    rf"(?:[A-Za-z][A-Za-z0-9._\-]*(?::[A-Za-z0-9._\-]+)*:)?{_NAME}(?:\.{_NAME})?\Z"
+)
+# Filter keywords are not attribute names; a server would read them as operators.
+_KEYWORDS: Final = frozenset(
+    [
+        "and",
+        "or",
+        "not",
+        "pr",
+        "eq",
+        "ne",
+        "co",
+        "sw",
+        "ew",
+        "gt",
+        "ge",
+        "lt",
+        "le",
+        "true",
+        "false",
+        "null",
+    ]
+)
 
-# Precedence, loosest first: or < and < not/atom.
+# Expression kinds, for parenthesising: an or-chain, an and-chain, or an atom.
 _OR, _AND, _ATOM = 0, 1, 2
 
 
@@ -58,13 +82,17 @@ def quote_filter_value(value: FilterValue) -> str:
 
 
 def _check_attr(attr: str) -> str:
-    if not isinstance(attr, str) or not _ATTR_RE.match(attr):
+    obj: object = attr
+    if not isinstance(obj, str):
+        msg = f"filter attribute must be a str, got {type(obj).__name__}"
+        raise TypeError(msg)
+    if not _ATTR_RE.match(obj) or obj.lower() in _KEYWORDS:
         msg = (
-            f"filter attribute {attr!r} is not a valid SCIM attribute path "
-            "(letters, digits, '.', '$', '_', '-', ':'; starting with a letter)"
+            f"filter attribute {obj!r} is not a SCIM attribute path: expected "
+            "[urn:...:]name[.subName] with names made of letters, digits, '$', '_', '-'"
         )
         raise ValueError(msg)
-    return attr
+    return obj
 
 
 class Filter:
@@ -154,8 +182,11 @@ class Filter:
             raise TypeError(msg)
         return cls(f"{_check_attr(attr)}[{condition._text}]", _prec=_ATOM)
 
-    def _wrap(self, min_prec: int) -> str:
-        return self._text if self._prec >= min_prec else f"({self._text})"
+    def _wrap(self, prec: int) -> str:
+        # Parenthesise an "or" inside "and" and also an "and" inside "or": RFC 7644 gives
+        # "and" the higher precedence, but some servers get it wrong (scim2-filter-parser
+        # 0.7 gives both the same), so the text never depends on it.
+        return self._text if self._prec in (prec, _ATOM) else f"({self._text})"
 
     def __and__(self, other: Filter) -> Filter:
         if not isinstance(other, Filter):

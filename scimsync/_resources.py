@@ -18,12 +18,14 @@ Bad data raises :class:`ParseError` naming the attribute path, e.g.
 from __future__ import annotations
 
 import re
+import types
 from collections.abc import Callable
-from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
+from typing import Any, ClassVar, Generic, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, IterableValidationError, IterableValidationNote
+from cattrs.fns import identity
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 __all__ = [
@@ -572,6 +574,58 @@ def _list_hook_factory(t: Any) -> Callable[[Any, Any], list[Any]]:
 
 
 converter.register_structure_hook_factory(_is_list, _list_hook_factory)
+
+
+def _is_optional(t: Any) -> bool:
+    args = get_args(t)
+    return get_origin(t) in (Union, types.UnionType) and len(args) == 2 and type(None) in args
+
+
+def _optional_hook_factory(t: Any) -> Callable[[Any, Any], Any]:
+    """``X | None`` with X's hook resolved once (cattrs' default looks it up per call)."""
+    inner_type: Any = next(a for a in get_args(t) if a is not type(None))
+    if inner_type is str:
+
+        def structure_optional_str(value: Any, _t: Any) -> str | None:
+            if value is None or type(value) is str:
+                return value
+            return _structure_str(value, str)
+
+        return structure_optional_str
+    hook: list[Callable[[Any, Any], Any]] = []  # resolved lazily: models may recurse
+
+    def structure_optional(value: Any, _t: Any) -> Any:
+        if value is None:
+            return None
+        if not hook:
+            hook.append(converter.get_structure_hook(inner_type))
+        return hook[0](value, inner_type)
+
+    return structure_optional
+
+
+converter.register_structure_hook_factory(_is_optional, _optional_hook_factory)
+
+
+def _optional_unstructure_factory(t: Any) -> Callable[[Any], Any]:
+    """``X | None`` on output: identity for JSON scalars (inlined by cattrs' generated
+    code), else X's hook resolved once instead of a runtime-type dispatch per call."""
+    inner_type: Any = next(a for a in get_args(t) if a is not type(None))
+    if inner_type in (str, int, float, bool):
+        return identity
+    hook: list[Callable[[Any], Any]] = []
+
+    def unstructure_optional(value: Any) -> Any:
+        if value is None:
+            return None
+        if not hook:
+            hook.append(converter.get_unstructure_hook(inner_type))
+        return hook[0](value)
+
+    return unstructure_optional
+
+
+converter.register_unstructure_hook_factory(_is_optional, _optional_unstructure_factory)
 
 
 def _camel(name: str) -> str:
