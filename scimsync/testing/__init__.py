@@ -6,8 +6,13 @@
 from __future__ import annotations
 
 from scimsync.testing._patch import PatchError, apply_patch
+from scimsync.testing._signals import CapturedSignal, capture_signals
+from scimsync.testing._store import InMemoryStore
 
 __all__: list[str] = [
+    "CapturedSignal",
+    "InMemoryStore",
     "PatchError",
     "apply_patch",
+    "capture_signals",
 ]
