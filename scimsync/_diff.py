@@ -180,7 +180,28 @@ def diff_resource(
                         emit(op_remove, prefix + sub, attr)
                 elif _absent(sov):
                     emit(op_add, prefix + sub, attr, snv)
-                elif not _same(sov, snv):
+                elif _same(sov, snv):
+                    continue
+                elif isinstance(snv, dict) and isinstance(sov, dict) and attr.startswith("urn:"):
+                    # urn:...:manager.value — the deepest path SCIM allows.
+                    deep = f"{prefix}{sub}."
+                    for k, v in snv.items():
+                        if _absent(v):
+                            if not _absent(sov.get(k)):
+                                emit(op_remove, deep + k, attr)
+                        elif k not in sov or _absent(sov[k]):
+                            emit(op_add, deep + k, attr, v)
+                        elif not _same(sov[k], v):
+                            emit(op_replace, deep + k, attr, v)
+                    for k, v in sov.items():
+                        if k not in snv and not _absent(v):
+                            emit(op_remove, deep + k, attr)
+                elif isinstance(snv, dict) and isinstance(sov, dict):
+                    # A complex value below a core complex attribute: no deeper path
+                    # exists, and replace would merge; remove it, then add it whole.
+                    emit(op_remove, prefix + sub, attr)
+                    emit(op_add, prefix + sub, attr, snv)
+                else:
                     emit(op_replace, prefix + sub, attr, snv)
             for sub, sov in ov.items():
                 if sub not in nv and not _absent(sov):
