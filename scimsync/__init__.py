@@ -7,6 +7,8 @@ an underscore are private. Exceptions live in :mod:`scimsync.errors`, signals in
 
 from __future__ import annotations
 
+# --- each part adds its own import block below; keep __all__ sorted ---
+from scimsync._client import ConnectionResult, Exchange, RetryPolicy, ScimClient
 from scimsync._diff import diff_members, diff_resource, representation_hash
 from scimsync._filter import Filter, quote_filter_value
 from scimsync._mapping import (
@@ -19,7 +21,6 @@ from scimsync._mapping import (
     template,
 )
 
-# --- each part adds its own import block below; keep __all__ sorted ---
 # --- store, reports, sources (state store part) ---
 from scimsync._reports import Outcome
 from scimsync._resources import (
@@ -92,8 +93,10 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "ConnectionFailedError",
+    "ConnectionResult",
     "Email",
     "EnterpriseUser",
+    "Exchange",
     "Field",
     "Filter",
     "FilterConfig",
@@ -122,12 +125,14 @@ __all__ = [
     "ReportRecord",
     "RequestRejectedError",
     "ResourceType",
+    "RetryPolicy",
     "Role",
     "RunRecord",
     "SQLiteStore",
     "Schema",
     "SchemaAttribute",
     "SchemaExtension",
+    "ScimClient",
     "ScimErrorBody",
     "ScimHTTPError",
     "ScimSyncError",

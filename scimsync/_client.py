@@ -179,7 +179,7 @@ class _RateLimiter:
     * Adaptive (``adaptive=True``): a 429 cuts the effective rate in half (multiplicative
       decrease, at most once per ``cooldown`` seconds so one burst of 429s counts once).
       While unlimited, the first 429 engages the limiter at half the request rate observed
-      over the last second. Every ``cooldown`` seconds of successes adds
+      over the last second (at least 1 request/s). Every ``cooldown`` seconds of successes adds
       ``increase_step`` requests/second (additive increase) until the configured rate is
       reached again; an unconfigured limiter goes back to unlimited once it has climbed
       past the rate at which it was first throttled.
@@ -249,7 +249,7 @@ class _RateLimiter:
             self.throttle_events += 1
             if self.rate is None:
                 observed = sum(1 for t in self._recent if now - t <= 1.0)
-                base = float(max(observed, 1))
+                base = float(max(observed, 2))
                 self._ceiling = base
                 new = base * self._decrease
             else:
@@ -578,12 +578,6 @@ class ScimClient:
 
     # -- the one request function
 
-    def _scrub(self, text: str) -> str:
-        token = self._token
-        if isinstance(token, str):
-            return text.replace(token, "***") if token in text else text
-        return text
-
     def request(
         self,
         method: str,
@@ -627,7 +621,8 @@ class ScimClient:
         attempt = 0
         while True:
             attempt += 1
-            headers["Authorization"] = "Bearer " + self._current_token()
+            secret = self._current_token()
+            headers["Authorization"] = "Bearer " + secret
             if limiter.active:
                 limiter.acquire()
             with self._count_lock:
@@ -641,14 +636,17 @@ class ScimClient:
                 resp = self._session.send(prep, **self._send_kwargs)
             except requests.RequestException as exc:
                 duration = time.perf_counter() - t0
-                error, retryable = self._transport_error(method, path, exc, policy)
+                error, retryable = self._transport_error(method, path, exc, policy, secret)
                 self._after(method, path, qs, body, None, None, duration, None, attempt, str(error))
             else:
                 duration = time.perf_counter() - t0
                 status = resp.status_code
                 headers_in = resp.headers
                 request_id = headers_in.get("x-amzn-RequestId") or headers_in.get("X-Request-Id")
-                parsed, is_json = self._parse(resp.content)
+                content = resp.content
+                if secret.encode() in content:  # a server echoing the token back
+                    content = content.replace(secret.encode(), b"***")
+                parsed, is_json = self._parse(content)
                 self._after(method, path, qs, body, status, parsed, duration, request_id, attempt)
                 if status in ok:
                     if limiter.adaptive:
@@ -710,9 +708,14 @@ class ScimClient:
         return hint
 
     def _transport_error(
-        self, method: str, path: str, exc: requests.RequestException, policy: RetryPolicy
+        self,
+        method: str,
+        path: str,
+        exc: requests.RequestException,
+        policy: RetryPolicy,
+        secret: str,
     ) -> tuple[ConnectionFailedError, bool]:
-        text = self._scrub(str(exc))
+        text = str(exc).replace(secret, "***")
         if isinstance(exc, requests.exceptions.SSLError):
             message = f"TLS failure talking to {self.base_url}: {text}"
             retryable = False
@@ -1270,20 +1273,35 @@ class GroupsEndpoint(ResourceEndpoint[Group]):
         remove: Iterable[str] = (),
         *,
         chunk_size: int = 100,
+        remove_style: Literal["value", "path"] = "value",
     ) -> int:
         """Add and remove members with explicit operations, ``chunk_size`` ids per request.
 
-        Sends ``{"op": "add", "path": "members", "value": [{"value": id}, ...]}`` and
-        ``{"op": "remove", "path": "members", "value": [...]}`` operations (never
-        ``replace``, which AWS mishandles). Adds go first, then removes; a request may
-        carry the last adds and the first removes together while it stays within
-        ``chunk_size`` member values. Ids are de-duplicated, order kept.
+        Sends ``{"op": "add", "path": "members", "value": [{"value": id}, ...]}`` and,
+        with ``remove_style="value"`` (AWS, Entra-style servers),
+        ``{"op": "remove", "path": "members", "value": [{"value": id}, ...]}``; with
+        ``remove_style="path"`` (strict RFC 7644 servers), one
+        ``{"op": "remove", "path": "members[value eq \"<id>\"]"}`` per member. Never
+        ``replace``, which AWS mishandles. Adds go first, then removes; a request may carry
+        the last adds and the first removes together while it stays within ``chunk_size``
+        member ids. Ids are de-duplicated, order kept.
+
+        Args:
+            group_id: the group's SCIM id.
+            add: member ids (user or group SCIM ids) to add.
+            remove: member ids to remove.
+            chunk_size: at most this many member ids per request (AWS: 100).
+            remove_style: ``"value"`` or ``"path"``, see above.
 
         Returns:
             The number of PATCH requests sent (0 when there is nothing to do).
         """
         if not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"Group.patch_members: chunk_size must be >= 1, got {chunk_size!r}")
+        if remove_style not in ("value", "path"):
+            raise ValueError(
+                f"Group.patch_members: remove_style must be 'value' or 'path', got {remove_style!r}"
+            )
         adds = self._ids(add, "add")
         removes = self._ids(remove, "remove")
         both = set(adds) & set(removes)
@@ -1293,10 +1311,12 @@ class GroupsEndpoint(ResourceEndpoint[Group]):
         queue = [("add", i) for i in adds] + [("remove", i) for i in removes]
         sent = 0
         for start in range(0, len(queue), chunk_size):
-            chunk = queue[start : start + chunk_size]
             ops: list[dict[str, Any]] = []
-            for op, member in chunk:
-                if not ops or ops[-1]["op"] != op:
+            for op, member in queue[start : start + chunk_size]:
+                if op == "remove" and remove_style == "path":
+                    ops.append({"op": "remove", "path": f"members[value eq {json.dumps(member)}]"})
+                    continue
+                if not ops or ops[-1]["op"] != op or "value" not in ops[-1]:
                     ops.append({"op": op, "path": "members", "value": []})
                 ops[-1]["value"].append({"value": member})
             body = {"schemas": [PATCH_OP_SCHEMA], "Operations": ops}
