@@ -352,9 +352,10 @@ class ListResponse(Generic[T]):
 class ScimErrorBody:
     """A SCIM error body (RFC 7644 §3.12), parsed the tolerant way.
 
-    Accepts ``schema`` (AWS) as well as ``schemas``; ``status`` may be a string or an
-    integer and is an ``int`` here (written back as a string, as the RFC says). AWS adds
-    ``exceptionRequestId`` and ``timeStamp``.
+    Accepts ``schema`` (AWS's misspelling, sometimes the only one) when ``schemas`` is
+    absent; a ``schema`` key is also kept in ``extra``, so an AWS body round-trips as is.
+    ``status`` may be a string or an integer and is an ``int`` here (written back as a
+    string, as RFC 7644 §3.12 says). AWS adds ``exceptionRequestId`` and ``timeStamp``.
     """
 
     core_schema: ClassVar[str] = ERROR_SCHEMA
@@ -661,7 +662,7 @@ def _register_model(cls: type[Any], *, with_structure: bool = True) -> None:
     attrs.resolve_types(cls, globals())
     fields = [f for f in attrs.fields(cls) if f.name != "extra"]
     wire = {f.name: _wire_name(f.name) for f in fields}
-    known = frozenset(wire.values()) | ({"schema"} if cls is ScimErrorBody else set())
+    known = frozenset(wire.values())
     model_name = cls.__name__
 
     s_overrides: dict[str, Any] = {name: override(rename=key) for name, key in wire.items()}
