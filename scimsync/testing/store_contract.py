@@ -407,6 +407,7 @@ class StoreContract:
                     with lock:
                         version[key] += 1
                     store.enqueue("user", key)
+                    time.sleep(0.0002)  # let workers run between saves
             except BaseException as exc:  # pragma: no cover
                 errors.append(exc)
             finally:
@@ -427,6 +428,8 @@ class StoreContract:
                                 clashes.append(it.key)
                             holding.add(it.key)
                             synced[it.key] = version[it.key]  # level-triggered: read now
+                        time.sleep(0.0005)  # the "network call": widens the race window
+                        with lock:
                             holding.discard(it.key)
                         store.complete(it)
             except BaseException as exc:  # pragma: no cover
