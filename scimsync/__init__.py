@@ -10,6 +10,19 @@ from __future__ import annotations
 # --- each part adds its own import block below; keep __all__ sorted ---
 from scimsync._client import ConnectionResult, Exchange, RetryPolicy, ScimClient
 from scimsync._diff import diff_members, diff_resource, representation_hash
+
+# --- provisioning engine (engine part) ---
+from scimsync._engine import (
+    Policies,
+    Provisioner,
+    RemoteIndex,
+    RunContext,
+    Scope,
+    SyncTrace,
+    Target,
+    Toggles,
+    TraceStep,
+)
 from scimsync._filter import Filter, quote_filter_value
 from scimsync._mapping import (
     Field,
@@ -119,14 +132,18 @@ __all__ = [
     "PatchOperation",
     "PendingAction",
     "PhoneNumber",
+    "Policies",
     "Problem",
     "Profile",
+    "Provisioner",
     "RateLimitedError",
+    "RemoteIndex",
     "ReportRecord",
     "RequestRejectedError",
     "ResourceType",
     "RetryPolicy",
     "Role",
+    "RunContext",
     "RunRecord",
     "SQLiteStore",
     "Schema",
@@ -136,11 +153,16 @@ __all__ = [
     "ScimErrorBody",
     "ScimHTTPError",
     "ScimSyncError",
+    "Scope",
     "ServerError",
     "ServiceProviderConfig",
     "StateStore",
     "SupportedFeature",
     "SyncFailedError",
+    "SyncTrace",
+    "Target",
+    "Toggles",
+    "TraceStep",
     "TransientError",
     "UnauthorizedError",
     "User",
