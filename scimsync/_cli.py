@@ -889,22 +889,22 @@ def _total_hint(prov: Any, target: str) -> int | None:
 
 @contextlib.contextmanager
 def _progress_from_signals(prov: Any, target: str, progress: Progress) -> Iterator[None]:
+    """Count every per-object signal the engine sends for ``target`` into ``progress``."""
     try:
         from scimsync import signals
-    except ImportError:
-        yield
-        return
-    sig = getattr(signals, "object_synced", None) or getattr(signals, "sync_finished", None)
-    if sig is None:
+    except ImportError:  # pragma: no cover - signals ship with the core
         yield
         return
 
     def receiver(sender: Any, **kw: Any) -> None:
         if kw.get("target") not in (None, target):
             return
-        progress.update(str(kw.get("outcome") or ""))
+        record = kw.get("record")
+        progress.update(str(getattr(record, "outcome", "") or ""))
 
-    with sig.connected_to(receiver):
+    with contextlib.ExitStack() as stack:
+        for sig in signals.SIGNALS.values():
+            stack.enter_context(sig.connected_to(receiver, sender=prov))
         yield
 
 
