@@ -72,20 +72,24 @@ class PluginRegistry(Generic[T]):
 
     def get(self, name: str) -> T:
         """Look ``name`` up; raise :class:`ConfigurationError` listing known names."""
-        found = self.find(name)
-        if found is None:
+        found, obj = self.lookup(name)
+        if not found:
             known = ", ".join(sorted(self.names()))
             raise ConfigurationError(f"unknown {self.what} {name!r}; known: {known}")
-        return found
+        return obj  # type: ignore[return-value]
 
     def find(self, name: str) -> T | None:
         """Like :meth:`get` but return ``None`` when nothing has that name."""
+        return self.lookup(name)[1]
+
+    def lookup(self, name: str) -> tuple[bool, T | None]:
+        """``(found, object)``: built-ins, then registered, then entry points (loaded once)."""
         if name in self._builtins:
-            return self._builtins[name]
+            return True, self._builtins[name]
         if name in self._registered:
-            return self._registered[name]
+            return True, self._registered[name]
         if name in self._loaded:
-            return self._loaded[name]
+            return True, self._loaded[name]
         for ep in self._entry_points():
             if ep.name == name:
                 try:
@@ -97,8 +101,8 @@ class PluginRegistry(Generic[T]):
                     ) from exc
                 with self._lock:
                     self._loaded[name] = obj
-                return obj
-        return None
+                return True, obj
+        return False, None
 
     def names(self) -> set[str]:
         """Every name known: built-ins, registered and (unloaded) entry points."""
@@ -339,8 +343,9 @@ def resolve_transform(spec: Any) -> Transform:
     if m is None:
         raise ConfigurationError(f"cannot read transform {spec!r}")
     name, argtext = m.group(1), m.group(2)
-    obj = _registry.find(name)
-    if obj is None:
+    found, found_obj = _registry.lookup(name)
+    obj: Any = found_obj
+    if not found:
         raise ConfigurationError(
             f"unknown transform {name!r}; known: {', '.join(known_transforms())}"
         )

@@ -357,7 +357,9 @@ class Profile:
                                 f"must be true for the {self.name} profile",
                             )
                         )
-        self._check_strings(rep, key, "user", self.string_rules, problems)
+        self._check_strings(
+            rep, key, "user", self.string_rules, self.required_user_attributes, problems
+        )
         for check in self.extra_user_checks:
             problems.extend(check(dict(rep), key, self))
         return problems
@@ -382,7 +384,9 @@ class Profile:
                         f"request on the {self.name} profile (got {len(members)})",
                     )
                 )
-        self._check_strings(rep, key, "group", self.group_string_rules, problems)
+        self._check_strings(
+            rep, key, "group", self.group_string_rules, self.required_group_attributes, problems
+        )
         for check in self.extra_group_checks:
             problems.extend(check(dict(rep), key, self))
         return problems
@@ -444,6 +448,7 @@ class Profile:
         key: str,
         kind: str,
         rules: tuple[StringRule, ...],
+        required: frozenset[str],
         out: list[Problem],
     ) -> None:
         for rule in rules:
@@ -469,6 +474,8 @@ class Profile:
                         continue
                     n = len(v)
                     if n < rule.min_length:
+                        if n == 0 and attr in required:
+                            continue  # already reported as required
                         out.append(
                             self._p(
                                 kind,
