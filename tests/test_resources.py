@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import cattrs
@@ -715,3 +717,19 @@ def test_user_round_trip_property(user):
     back.schemas = user.schemas
     assert back == user
     assert to_wire(back) == wire
+
+
+# ---------------------------------------------------------------------------- docs
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "models.md"
+
+
+def _python_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+
+
+def test_docs_models_examples_run():
+    blocks = _python_blocks(DOCS.read_text(encoding="utf-8"))
+    assert len(blocks) >= 6
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"docs/models.md[block {i}]", "exec"), {})  # noqa: S102
