@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Generic, TypeVar, Union, get_args, get_origin
 
 import attrs
@@ -114,12 +114,19 @@ class _Reason(ValueError):
     """A leaf hook's complaint; its message becomes ParseError.reason."""
 
 
+def _as_dict(data: Any) -> dict[str, Any]:
+    """Accept any mapping where a JSON object is expected (JSON decoders give dicts)."""
+    if isinstance(data, Mapping):
+        return dict(data)
+    raise _Reason(f"expected a JSON object, got {_describe(data)}")
+
+
 def _describe(value: Any) -> str:
     if value is None:
         return "null"
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return "an object"
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return "a list"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -549,7 +556,7 @@ def _list_hook_factory(t: Any) -> Callable[[Any, Any], list[Any]]:
     def structure_list(value: Any, _t: Any) -> list[Any]:
         if value is None:
             return []
-        if type(value) is not list:
+        if type(value) is not list and not isinstance(value, (list, tuple)):
             raise _Reason(f"expected a list, got {_describe(value)}")
         if not hook:
             hook.append(converter.get_structure_hook(elem_type))
@@ -705,7 +712,7 @@ def _register_model(cls: type[Any], *, with_structure: bool = True) -> None:
 
     def structure(data: Any, _t: Any) -> Any:
         if type(data) is not dict:
-            raise _Reason(f"expected a JSON object, got {_describe(data)}")
+            data = _as_dict(data)
         if is_error and "schemas" not in data and "schema" in data:
             data = {**data, "schemas": data["schema"]}
         obj = base_structure(data, cls)  # type: ignore[misc]
@@ -800,7 +807,7 @@ def _list_response_factory(t: Any) -> Callable[[Any, Any], Any]:
 
     def structure(data: Any, _t: Any) -> Any:
         if type(data) is not dict:
-            raise _Reason(f"expected a JSON object, got {_describe(data)}")
+            data = _as_dict(data)
         obj = base(data, t)
         if not known.issuperset(data):
             obj.extra = {k: v for k, v in data.items() if k not in known}

@@ -6,6 +6,7 @@ import copy
 import json
 import re
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import cattrs
@@ -733,3 +734,71 @@ def test_docs_models_examples_run():
     assert len(blocks) >= 6
     for i, block in enumerate(blocks):
         exec(compile(block, f"docs/models.md[block {i}]", "exec"), {})  # noqa: S102
+
+
+def test_any_mapping_and_tuples_are_accepted_as_input():
+    data = aws_user()
+    data["emails"] = tuple(data["emails"])
+    user = from_wire(User, MappingProxyType(data))
+    assert user.emails[0].value == "bjensen@example.com"
+    assert to_wire(user) == aws_user()
+
+
+# ------------------------------------------------- cross-check with scim2-models
+
+
+def _scim2_models() -> Any:
+    # only these two tests need it; scim2-models comes with scim2-server (test extra)
+    return pytest.importorskip("scim2_models", reason="scim2-models is not installed")
+
+
+def test_bodies_written_by_scim2_models_round_trip():
+    m = _scim2_models()
+    user = m.User[m.EnterpriseUser](
+        id="abc",
+        user_name="bjensen",
+        name=m.Name(given_name="Barbara", family_name="Jensen"),
+        active=True,
+        emails=[m.Email(value="b@example.com", type="work", primary=True)],
+        phone_numbers=[m.PhoneNumber(value="555", type="work")],
+        meta=m.Meta(resource_type="User", location="http://x/Users/abc", version='W/"1"'),
+    )
+    user[m.EnterpriseUser] = m.EnterpriseUser(
+        department="Ops", manager=m.Manager(value="m1", ref="http://x/Users/m1")
+    )
+    body = user.model_dump(scim_ctx=m.Context.RESOURCE_QUERY_RESPONSE)
+    parsed = from_wire(User, body)
+    assert parsed.enterprise is not None
+    assert parsed.enterprise.manager == Manager(value="m1", ref="http://x/Users/m1")
+    assert parsed.meta is not None
+    assert parsed.meta.version == 'W/"1"'
+    assert parsed.extra == {}
+    assert to_wire(parsed) == body
+
+    group = m.Group(id="g", display_name="G", members=[m.GroupMember(value="abc", type="User")])
+    gbody = group.model_dump(scim_ctx=m.Context.RESOURCE_QUERY_RESPONSE)
+    assert to_wire(from_wire(Group, gbody)) == gbody
+
+
+def test_bodies_we_write_are_valid_for_scim2_models():
+    m = _scim2_models()
+    user = from_wire(User, aws_user())
+    assert user.enterprise is not None
+    assert user.enterprise.manager is not None
+    # RFC 7643 §4.3 makes manager.$ref REQUIRED on requests (AWS returns value only)
+    user.enterprise.manager.ref = "../Users/9067729b3d-ee533c18-538a-4cd3-a572-63fb863ed734"
+    wire = to_wire(user)
+    assert wire[ENTERPRISE_USER_SCHEMA]["manager"]["$ref"] == user.enterprise.manager.ref
+    wire.pop("id")
+    wire.pop("meta")
+    theirs = m.User[m.EnterpriseUser].model_validate(
+        wire, scim_ctx=m.Context.RESOURCE_CREATION_REQUEST
+    )
+    assert theirs.user_name == "bjensen"
+    assert theirs.emails[0].primary is True
+    assert theirs.name.honorific_suffix == "III"
+    assert (
+        theirs[m.EnterpriseUser].manager.value == "9067729b3d-ee533c18-538a-4cd3-a572-63fb863ed734"
+    )
+    patch = to_wire(PatchOp(operations=[PatchOperation(op="replace", path="title", value="X")]))
+    assert m.PatchOp[m.User].model_validate(patch).operations[0].path == "title"
