@@ -92,8 +92,10 @@ class ScimPath:
 
     def get(self, rep: Mapping[str, Any]) -> Any:
         """The value at this path in ``rep``, or :data:`MISSING`."""
-        cont = self._container(rep)
-        if not isinstance(cont, Mapping) or self.attr not in cont:
+        cont = rep if self.urn is None else rep.get(self.urn)
+        if type(cont) is not dict and not isinstance(cont, Mapping):
+            return MISSING
+        if self.attr not in cont:
             return MISSING
         val = cont[self.attr]
         if self.filter is not None:
@@ -107,9 +109,9 @@ class ScimPath:
             else:
                 return MISSING
         if self.sub is not None:
-            if not isinstance(val, Mapping) or self.sub not in val:
+            if type(val) is not dict and not isinstance(val, Mapping):
                 return MISSING
-            return val[self.sub]
+            return val.get(self.sub, MISSING)
         return val
 
     def values(self, rep: Mapping[str, Any]) -> list[Any]:
@@ -251,6 +253,18 @@ class _SourceMissingError(Exception):
         super().__init__(attr)
 
 
+_mapping_types: dict[type, bool] = {dict: True}
+
+
+def _is_mapping(obj: Any) -> bool:
+    """``isinstance(obj, Mapping)``, cached per type (the ABC check is slow)."""
+    t = type(obj)
+    known = _mapping_types.get(t)
+    if known is None:
+        known = _mapping_types[t] = isinstance(obj, Mapping)
+    return known
+
+
 def _compile_getter(attr: str) -> Callable[[Any], Any]:
     """Compile a dotted attribute path into a function reading it from objects or mappings.
 
@@ -262,7 +276,7 @@ def _compile_getter(attr: str) -> Callable[[Any], Any]:
         (p,) = parts
 
         def get1(obj: Any) -> Any:
-            if isinstance(obj, Mapping):
+            if _is_mapping(obj):
                 try:
                     return obj[p]
                 except KeyError:
@@ -279,7 +293,7 @@ def _compile_getter(attr: str) -> Callable[[Any], Any]:
         for part in parts:
             if cur is None:
                 return None
-            if isinstance(cur, Mapping):
+            if _is_mapping(cur):
                 try:
                     cur = cur[part]
                 except KeyError:

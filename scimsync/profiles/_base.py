@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import attrs
 
-from scimsync._mapping import MISSING, GroupMapping, UserMapping, parse_path
+from scimsync._mapping import MISSING, GroupMapping, ScimPath, UserMapping, parse_path
 from scimsync._transforms import PluginRegistry
 from scimsync.errors import ConfigurationError, Problem
 
@@ -239,6 +239,7 @@ class Profile:
     group_mapping_factory: Callable[[], GroupMapping] = _default_group_mapping
     extra_user_checks: tuple[Check, ...] = ()
     extra_group_checks: tuple[Check, ...] = ()
+    _plans: dict[int, Any] = attrs.field(init=False, factory=dict, eq=False, hash=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -302,8 +303,10 @@ class Profile:
         problems: list[Problem] = []
         self._check_required(rep, key, "user", self.required_user_attributes, problems)
         self._check_common(rep, key, "user", problems)
-        for attr in sorted(self.unsupported_user_attributes):
+        for attr in _sorted(self.unsupported_user_attributes):
             path = parse_path(attr)
+            if (path.urn or path.attr) not in rep:
+                continue
             if path.sub is not None:
                 parent = (
                     rep.get(path.attr)
@@ -331,7 +334,7 @@ class Profile:
                         f"is not supported by the {self.name} profile",
                     )
                 )
-        for attr in sorted(self.single_valued_attributes):
+        for attr in _sorted(self.single_valued_attributes):
             val = rep.get(attr)
             if isinstance(val, list) and len(val) > 1:
                 problems.append(
@@ -343,7 +346,7 @@ class Profile:
                         f"may hold only one value on the {self.name} profile (got {len(val)})",
                     )
                 )
-        for attr in sorted(self.primary_required):
+        for attr in _sorted(self.primary_required):
             val = rep.get(attr)
             if isinstance(val, list):
                 for i, item in enumerate(val):
@@ -399,7 +402,7 @@ class Profile:
         required: frozenset[str],
         out: list[Problem],
     ) -> None:
-        for attr in sorted(required, key=_required_order):
+        for attr in _sorted(required, _required_order):
             v = parse_path(attr).get(rep)
             if _empty(v) or (isinstance(v, (list, dict)) and not v):
                 out.append(
@@ -442,6 +445,21 @@ class Profile:
                         self._p(kind, key, attr, "primary", "may have only one primary value")
                     )
 
+    def _string_plan(self, rules: tuple[StringRule, ...]) -> list[_StringCheck]:
+        cache = self._plans
+        plan = cache.get(id(rules))
+        if plan is None:
+            plan = []
+            for rule in rules:
+                allowed = (_WS_CHARS if rule.allow_whitespace else "") + rule.extra_chars
+                for attr in rule.paths:
+                    path = parse_path(attr)
+                    top = path.urn or path.attr
+                    multi = path.sub is not None and path.filter is None and path.attr in _MULTI
+                    plan.append(_StringCheck(attr, top, path, multi, rule, allowed))
+            cache[id(rules)] = plan
+        return plan
+
     def _check_strings(
         self,
         rep: Mapping[str, Any],
@@ -451,61 +469,57 @@ class Profile:
         required: frozenset[str],
         out: list[Problem],
     ) -> None:
-        for rule in rules:
-            allowed = (_WS_CHARS if rule.allow_whitespace else "") + rule.extra_chars
-            for attr in rule.paths:
-                path = parse_path(attr)
-                if path.sub is not None and path.filter is None and path.attr in _MULTI:
-                    vals = path.values(rep)
-                else:
-                    v = path.get(rep)
-                    vals = [] if v is MISSING or v is None else [v]
-                for v in vals:
-                    if not isinstance(v, str):
-                        out.append(
-                            self._p(
-                                kind,
-                                key,
-                                attr,
-                                "type",
-                                f"must be a string (got {type(v).__name__})",
-                            )
+        for chk in self._string_plan(rules):
+            if chk.top not in rep:
+                continue
+            path, rule, attr = chk.path, chk.rule, chk.attr
+            if chk.multi:
+                vals = path.values(rep)
+            else:
+                v = path.get(rep)
+                vals = [] if v is MISSING or v is None else [v]
+            for v in vals:
+                if not isinstance(v, str):
+                    out.append(
+                        self._p(
+                            kind, key, attr, "type", f"must be a string (got {type(v).__name__})"
                         )
-                        continue
-                    n = len(v)
-                    if n < rule.min_length:
-                        if n == 0 and attr in required:
-                            continue  # already reported as required
-                        out.append(
-                            self._p(
-                                kind,
-                                key,
-                                attr,
-                                "min_length",
-                                f"must not be empty on the {self.name} profile",
-                            )
+                    )
+                    continue
+                n = len(v)
+                if n < rule.min_length:
+                    if n == 0 and attr in required:
+                        continue  # already reported as required
+                    out.append(
+                        self._p(
+                            kind,
+                            key,
+                            attr,
+                            "min_length",
+                            f"must not be empty on the {self.name} profile",
                         )
-                        continue
-                    if n > rule.max_length:
-                        out.append(
-                            self._p(
-                                kind,
-                                key,
-                                attr,
-                                "max_length",
-                                f"must be at most {rule.max_length} characters on the {self.name} profile (got {n})",
-                            )
+                    )
+                    continue
+                if n > rule.max_length:
+                    out.append(
+                        self._p(
+                            kind,
+                            key,
+                            attr,
+                            "max_length",
+                            f"must be at most {rule.max_length} characters on the {self.name} profile (got {n})",
                         )
-                    if rule.check_chars:
-                        bad = _bad_char(v, allowed)
-                        if bad is not None:
-                            if bad.isspace() and not rule.allow_whitespace:
-                                text = f"must not contain whitespace on the {self.name} profile ({_char_name(bad)})"
-                                rname = "whitespace"
-                            else:
-                                text = f"contains a character the {self.name} profile does not allow ({_char_name(bad)})"
-                                rname = "characters"
-                            out.append(self._p(kind, key, attr, rname, text))
+                    )
+                if rule.check_chars:
+                    bad = _bad_char(v, chk.allowed)
+                    if bad is not None:
+                        if bad.isspace() and not rule.allow_whitespace:
+                            text = f"must not contain whitespace on the {self.name} profile ({_char_name(bad)})"
+                            rname = "whitespace"
+                        else:
+                            text = f"contains a character the {self.name} profile does not allow ({_char_name(bad)})"
+                            rname = "characters"
+                        out.append(self._p(kind, key, attr, rname, text))
 
     # ------------------------------------------------------ service provider config
 
@@ -549,12 +563,32 @@ class Profile:
         return attrs.evolve(self, **changes) if changes else self
 
 
+@attrs.frozen
+class _StringCheck:
+    attr: str
+    top: str
+    path: ScimPath
+    multi: bool
+    rule: StringRule
+    allowed: str
+
+
 _MULTI = frozenset({"emails", "phoneNumbers", "addresses", "roles"})
 _REQ_ORDER = {"userName": 0, "name.givenName": 1, "name.familyName": 2, "displayName": 3}
 
 
 def _required_order(attr: str) -> tuple[int, str]:
     return (_REQ_ORDER.get(attr, 9), attr)
+
+
+_sorted_cache: dict[tuple[frozenset[str], Any], tuple[str, ...]] = {}
+
+
+def _sorted(items: frozenset[str], key: Callable[[str], Any] | None = None) -> tuple[str, ...]:
+    got = _sorted_cache.get((items, key))
+    if got is None:
+        got = _sorted_cache[(items, key)] = tuple(sorted(items, key=key))
+    return got
 
 
 # ----------------------------------------------------------------------- registry
