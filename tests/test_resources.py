@@ -9,6 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import attrs
 import cattrs
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -38,6 +39,7 @@ from scimsync import (
     to_wire,
 )
 from scimsync._resources import (
+    _REFERENCE_STRUCTURE,
     ENTERPRISE_USER_SCHEMA,
     ERROR_SCHEMA,
     GROUP_SCHEMA,
@@ -802,3 +804,54 @@ def test_bodies_we_write_are_valid_for_scim2_models():
     )
     patch = to_wire(PatchOp(operations=[PatchOperation(op="replace", path="title", value="X")]))
     assert m.PatchOp[m.User].model_validate(patch).operations[0].path == "title"
+
+
+# ------------------------------------- generated fast path == cattrs reference hook
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.sampled_from(["true", "False", "x", "", "7"]),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+EMAILS = st.lists(st.dictionaries(st.sampled_from(["value", "primary", "type", "x"]), SCALARS))
+NEARLY_USERS = st.fixed_dictionaries(
+    {"userName": st.text(max_size=5) | SCALARS},
+    optional={
+        "active": SCALARS,
+        "displayName": SCALARS,
+        "externalId": SCALARS,
+        "emails": st.none() | EMAILS,
+        "name": st.none() | st.dictionaries(st.sampled_from(["givenName", "x"]), SCALARS),
+        ENTERPRISE_USER_SCHEMA: st.none()
+        | st.fixed_dictionaries({}, optional={"manager": st.none() | st.just({"value": "m"})}),
+        "schemas": st.none() | st.just([USER_SCHEMA]),
+    },
+)
+
+
+def _without_extra(obj: Any) -> Any:
+    """The model as a plain structure, ``extra`` dropped at every level."""
+    if attrs.has(type(obj)):
+        return {
+            f.name: _without_extra(getattr(obj, f.name))
+            for f in attrs.fields(type(obj))
+            if f.name != "extra"
+        }
+    if isinstance(obj, list):
+        return [_without_extra(x) for x in obj]
+    return obj
+
+
+@settings(max_examples=300, deadline=None)
+@given(NEARLY_USERS)
+def test_fast_path_agrees_with_the_cattrs_reference_hook(data):
+    reference = _REFERENCE_STRUCTURE[User]
+    try:
+        expected = _without_extra(reference(data, User))
+    except Exception:  # the reference rejects: so must from_wire, with a ParseError
+        with pytest.raises(ParseError):
+            from_wire(User, data)
+    else:
+        assert _without_extra(from_wire(User, data)) == expected
