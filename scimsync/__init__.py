@@ -35,7 +35,7 @@ from scimsync._mapping import (
 )
 
 # --- store, reports, sources (state store part) ---
-from scimsync._reports import Outcome
+from scimsync._reports import Outcome, Reports
 from scimsync._resources import (
     Address,
     AuthenticationScheme,
@@ -65,6 +65,7 @@ from scimsync._resources import (
     from_wire,
     to_wire,
 )
+from scimsync._sources import CSVSource, IterableSource, JSONSource, Source, SourceProblem
 from scimsync._store import (
     Link,
     OutboxItem,
@@ -103,6 +104,7 @@ __all__ = [
     "Address",
     "AuthenticationScheme",
     "BulkConfig",
+    "CSVSource",
     "ConfigurationError",
     "ConflictError",
     "ConnectionFailedError",
@@ -116,6 +118,8 @@ __all__ = [
     "ForbiddenError",
     "Group",
     "GroupMapping",
+    "IterableSource",
+    "JSONSource",
     "Link",
     "LinkConflictError",
     "ListResponse",
@@ -139,6 +143,7 @@ __all__ = [
     "RateLimitedError",
     "RemoteIndex",
     "ReportRecord",
+    "Reports",
     "RequestRejectedError",
     "ResourceType",
     "RetryPolicy",
@@ -156,6 +161,8 @@ __all__ = [
     "Scope",
     "ServerError",
     "ServiceProviderConfig",
+    "Source",
+    "SourceProblem",
     "StateStore",
     "SupportedFeature",
     "SyncFailedError",
