@@ -9,7 +9,7 @@ from scimsync._diff import diff_members
 from scimsync._engine._job import Job, project, strip_server_fields
 from scimsync._engine._shared import FlowBase, sorted_member_ids
 from scimsync._engine._users import ops_text
-from scimsync._filter import Filter
+from scimsync._filter import Filter, quote_filter_value
 from scimsync._store import Link
 from scimsync.errors import ConflictError, NotFoundError, ScimHTTPError, ValidationError
 
@@ -135,27 +135,24 @@ class GroupFlow(FlowBase):
         """Send member changes chunk by chunk, keeping the link true after each chunk."""
         t = job.target
         chunk = t.profile.max_members_per_patch
-        requests = diff_members(old_ids, new_ids, chunk, lowercase_ops=t.profile.lowercase_ops)
+        requests = member_requests(t.profile, old_ids, new_ids)
         current = set(old_ids)
         added = removed = 0
         if requests:
             job.trace.step(
                 "action",
                 True,
-                f"membership: {len(set(new_ids) - current)} to add, {len(current - set(new_ids))} to remove, "
+                f"membership: {len(set(new_ids) - current)} to add, "
+                f"{len(current - set(new_ids))} to remove, "
                 f"in {len(requests)} PATCH request(s) of at most {chunk}",
             )
         try:
-            for ops in requests:
+            for ops, adds, removes in requests:
                 t.client.groups.patch_raw(gid, ops)
-                for op in ops:
-                    values = [v["value"] for v in op.get("value") or []]
-                    if op["op"].lower() == "add":
-                        current.update(values)
-                        added += len(values)
-                    else:
-                        current.difference_update(values)
-                        removed += len(values)
+                current.update(adds)
+                current.difference_update(removes)
+                added += len(adds)
+                removed += len(removes)
         finally:
             if requests and (added or removed):
                 self._save_link(job, gid, _with_members(attrs_rep, current), origin=origin)
@@ -413,6 +410,58 @@ class GroupFlow(FlowBase):
             )
             return
         job.done("updated", "update", "; ".join(notes), remote_id=link.remote_id)
+
+
+def member_removal_style(profile: Any) -> str:
+    """``"value_list"`` (``remove members`` with a value list, as AWS documents) or
+    ``"filter_path"`` (one ``remove members[value eq "id"]`` per member, RFC 7644 §3.5.2.2,
+    which scim2-server requires and where a value-less ``remove members`` would empty the
+    group).
+
+    TODO(profiles owner): make this a Profile setting (``member_remove``); until then a
+    profile whose groups do not return members (AWS) is taken to want value lists, any
+    other a filter path.
+    """
+    style = getattr(profile, "member_remove", None)
+    if style in ("value_list", "filter_path"):
+        return str(style)
+    return "filter_path" if profile.group_members_readable else "value_list"
+
+
+def member_requests(
+    profile: Any, old_ids: list[str], new_ids: list[str]
+) -> list[tuple[list[dict[str, Any]], list[str], list[str]]]:
+    """Member changes as ``(operations, added ids, removed ids)`` per PATCH request, at most
+    ``profile.max_members_per_patch`` member values each: adds first, then removes."""
+    chunk = profile.max_members_per_patch
+    if member_removal_style(profile) == "value_list":
+        out = []
+        for ops in diff_members(old_ids, new_ids, chunk, lowercase_ops=profile.lowercase_ops):
+            adds: list[str] = []
+            removes: list[str] = []
+            for op in ops:
+                values = [v["value"] for v in op.get("value") or []]
+                (adds if op["op"].lower() == "add" else removes).extend(values)
+            out.append((ops, adds, removes))
+        return out
+    old, new = set(old_ids), set(new_ids)
+    changes = [("add", i) for i in sorted(new - old)] + [("remove", i) for i in sorted(old - new)]
+    out = []
+    for start in range(0, len(changes), chunk):
+        part = changes[start : start + chunk]
+        adds = [i for o, i in part if o == "add"]
+        removes = [i for o, i in part if o == "remove"]
+        ops: list[dict[str, Any]] = []
+        if adds:
+            ops.append(
+                {"op": profile.op("add"), "path": "members", "value": [{"value": i} for i in adds]}
+            )
+        for i in removes:
+            ops.append(
+                {"op": profile.op("remove"), "path": f"members[value eq {quote_filter_value(i)}]"}
+            )
+        out.append((ops, adds, removes))
+    return out
 
 
 def _with_members(rep: Mapping[str, Any], ids: Any) -> dict[str, Any]:
