@@ -264,7 +264,7 @@ class EmulatorServer:
         self._port = self._http.server_address[1]
         self._thread = threading.Thread(
             target=self._http.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},
             name=f"scimsync-emulator-{self._port}",
             daemon=True,
         )

@@ -259,16 +259,16 @@ class GenericProfile(ProfileBase):
             members = []
             for m in stored.get("members", []):
                 value = m["value"]
-                if value in self.dir.users:
-                    target = self.dir.users[value]
-                    display = target.get("displayName") or target.get("userName")
-                    ref = f"{self.base_url}/Users/{value}"
-                else:
-                    display = self.dir.groups.get(value, {}).get("displayName")
-                    ref = f"{self.base_url}/Groups/{value}"
-                member = {"value": value, "$ref": ref, "type": m.get("type", "User")}
-                if display:
-                    member["display"] = display
+                # display is echoed as the client sent it (not computed): scim2-tester
+                # compares members exactly after a PATCH.
+                collection = "Users" if value in self.dir.users else "Groups"
+                member = {
+                    "value": value,
+                    "$ref": f"{self.base_url}/{collection}/{value}",
+                    "type": m.get("type", "User"),
+                }
+                if m.get("display"):
+                    member["display"] = m["display"]
                 members.append(member)
             if members:
                 out["members"] = members
@@ -410,7 +410,10 @@ class GenericProfile(ProfileBase):
                 raise ScimFailure(
                     400, f"Member {value!r} is not a user or group of this server.", "invalidValue"
                 )
-            clean.append({"value": value, "type": kind})
+            entry = {"value": value, "type": kind}
+            if isinstance(m.get("display"), str):
+                entry["display"] = m["display"]
+            clean.append(entry)
         rep["members"] = clean
         return rep
 

@@ -182,7 +182,10 @@ class Directory:
                 continue
             seen.add(value)
             kind = m.get("type") or ("Group" if value in self.groups else "User")
-            clean.append({"value": value, "type": kind})
+            entry = {"value": value, "type": kind}
+            if isinstance(m.get("display"), str):
+                entry["display"] = m["display"]
+            clean.append(entry)
             self.member_of.setdefault(value, set()).add(gid)
         group["members"] = clean
         if touch:
