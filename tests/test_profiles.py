@@ -500,3 +500,46 @@ def test_entry_point_profile_and_transforms(plugin_dist):
     with pytest.raises(ConfigurationError) as ei:
         resolve_transform("whisper")
     assert "shout" in str(ei.value)
+
+
+def test_aws_string_type_and_empty_optional_strings():
+    rep = good_user(title="", nickName=5, emails=[{"value": "", "type": "work", "primary": True}])
+    assert messages(AWS.validate_user(rep, "8")) == [
+        "user 8: nickName must be a string (got int)",
+        "user 8: title must not be empty on the aws profile",
+        "user 8: emails.value must not be empty on the aws profile",
+    ]
+    assert [p.rule for p in AWS.validate_user(rep, "8")] == ["type", "min_length", "min_length"]
+
+
+def test_aws_unsupported_groups_and_sub_attributes():
+    rep = good_user(
+        groups=[{"value": "g1"}],
+        addresses=[{"locality": "X", "display": "X"}],
+        phoneNumbers=[{"value": "1", "display": "1"}],
+    )
+    assert messages(AWS.validate_user(rep, "2")) == [
+        "user 2: addresses.display is not supported by the aws profile",
+        "user 2: groups is not supported by the aws profile",
+        "user 2: phoneNumbers.display is not supported by the aws profile",
+    ]
+
+
+def test_group_members_must_be_a_list():
+    assert messages(GENERIC.validate_group({"displayName": "g", "members": "u1"}, "g")) == [
+        "group g: members must be a list"
+    ]
+
+
+def test_from_dict_primary_and_external_id_keys():
+    m = UserMapping.from_dict(
+        {
+            "userName": "u",
+            'emails[type eq "work"].value': "e",
+            "primary": [],
+            "external_id_from_key": False,
+        }
+    )
+    rep = m.build({"u": "a", "e": "a@x"}, "1", for_create=True)
+    assert rep["emails"] == [{"type": "work", "value": "a@x"}]
+    assert "externalId" not in rep

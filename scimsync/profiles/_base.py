@@ -373,20 +373,19 @@ class Profile:
         self._check_required(rep, key, "group", self.required_group_attributes, problems)
         self._check_common(rep, key, "group", problems)
         members = rep.get("members")
-        if members is not None:
-            if not isinstance(members, list):
-                problems.append(self._p("group", key, "members", "type", "must be a list"))
-            elif len(members) > self.max_members_per_create and self.max_members_per_create:
-                problems.append(
-                    self._p(
-                        "group",
-                        key,
-                        "members",
-                        "max_members",
-                        f"may hold at most {self.max_members_per_create} members in one "
-                        f"request on the {self.name} profile (got {len(members)})",
-                    )
+        # (a non-list is reported by _check_common)
+        limit = self.max_members_per_create
+        if isinstance(members, list) and limit and len(members) > limit:
+            problems.append(
+                self._p(
+                    "group",
+                    key,
+                    "members",
+                    "max_members",
+                    f"may hold at most {limit} members in one "
+                    f"request on the {self.name} profile (got {len(members)})",
                 )
+            )
         self._check_strings(
             rep, key, "group", self.group_string_rules, self.required_group_attributes, problems
         )
