@@ -28,7 +28,6 @@ import contextlib
 import datetime as dt
 import enum
 import io
-import json
 import logging
 import os
 import signal
@@ -239,11 +238,15 @@ class Progress:
     """A progress bar on a terminal, plain lines otherwise.
 
     On a terminal it redraws one line (``[#####.....] 512/1,000 users``); when output
-    goes to a file or a pipe it prints a plain line at every 10% so logs stay readable.
+    goes to a file or a pipe it prints ``plain_steps`` plain lines (every 10% by default),
+    so logs stay readable.
     """
 
-    def __init__(self, console: Console, label: str, total: int | None) -> None:
+    def __init__(
+        self, console: Console, label: str, total: int | None, *, plain_steps: int = 10
+    ) -> None:
         self.console = console
+        self.plain_steps = plain_steps
         self.label = label
         self.total = total
         self.done = 0
@@ -266,13 +269,13 @@ class Progress:
                 if now - self._last_draw >= 0.08 or (self.total and self.done >= self.total):
                     self._last_draw = now
                     self._draw()
-            elif self.total:
-                step = min(10, self.done * 10 // max(self.total, 1))
+            elif self.total and self.plain_steps > 0:
+                n = self.plain_steps
+                step = min(n, self.done * n // max(self.total, 1))
                 if step != self._last_step and step > 0:
                     self._last_step = step
-                    self.console.print(
-                        f"  {self.label}: {self.done:,}/{self.total:,} ({step * 10}%)"
-                    )
+                    pct = min(100, self.done * 100 // self.total)
+                    self.console.print(f"  {self.label}: {self.done:,}/{self.total:,} ({pct}%)")
 
     def _draw(self) -> None:
         width = 28
@@ -855,34 +858,91 @@ def _reconcile(args: argparse.Namespace, ctx: Context, *, dry_run: bool) -> int:
     worst = ExitCode.OK
     for name in ctx.targets():
         verb = "Planning" if dry_run else "Syncing"
-        c.info(f"{verb} {c.style(name, 'bold')} ({args.mode})...")
-        summary = run_reconcile(prov, name, mode=mode, dry_run=dry_run, console=c)
-        code = print_run_summary(c, summary, dry_run=dry_run)
+        c.info(f"{verb} target {c.style(name, 'bold')} ({args.mode})...")
+        summary = run_reconcile(
+            prov,
+            name,
+            mode=mode,
+            dry_run=dry_run,
+            console=c,
+            orphans=ctx.config.target(name).orphans,
+        )
+        c.print(str(summary))
+        code = run_exit_code(summary)
+        if code == ExitCode.PARTIAL and summary.status != "complete":
+            code = _connection_or(ctx, name, code)
         worst = max(worst, code)
     return worst
 
 
+def run_exit_code(summary: Any) -> ExitCode:
+    """The exit code a :class:`~scimsync.RunSummary` (or a plan's summary) means.
+
+    1 when the run failed, was partial, or any object failed (or, in a plan, would fail);
+    4 when deletes were held (threshold) or actions wait for approval; else 0.
+    """
+    counts = dict(getattr(summary, "counts", {}) or {})
+    plan = getattr(summary, "plan", None)
+    planned = plan.counts() if (plan is not None and getattr(summary, "dry_run", False)) else {}
+    if (
+        getattr(summary, "status", "complete") != "complete"
+        or counts.get("failed")
+        or planned.get("fail")
+    ):
+        return ExitCode.PARTIAL
+    if getattr(summary, "threshold_tripped", False) or counts.get("held") or planned.get("hold"):
+        return ExitCode.HELD
+    return ExitCode.OK
+
+
+def _connection_or(ctx: Context, target: str, code: ExitCode) -> ExitCode:
+    """After a failed/partial run: 3 if the target cannot be used at all, else ``code``."""
+    try:
+        client = ctx.config.build_client(target)
+    except ScimSyncError:
+        return code
+    try:
+        result = client.test_connection()
+    finally:
+        client.close()
+    if result.ok:
+        return code
+    ctx.console.error(f"target {target}: {result.error}\n  what to do: {result.advice}")
+    return ExitCode.CONNECTION
+
+
 def run_reconcile(
-    prov: Any, target: str, *, mode: str, dry_run: bool, console: Console, label: str = "objects"
+    prov: Any,
+    target: str,
+    *,
+    mode: str,
+    dry_run: bool,
+    console: Console,
+    label: str = "objects",
+    orphans: Any = None,
+    plain_steps: int = 10,
 ) -> Any:
-    """Run one reconcile with a progress display fed by the engine's signals."""
-    progress = Progress(console, label, _total_hint(prov, target))
+    """Run one reconcile (a :class:`~scimsync.RunSummary`), showing progress as it goes."""
+    from scimsync._reconcile import reconcile
+
+    progress = Progress(console, label, _total_hint(prov), plain_steps=plain_steps)
     with _progress_from_signals(prov, target, progress):
-        summary = prov.reconcile(target, mode=mode, dry_run=dry_run)
+        summary = reconcile(prov, target, mode=mode, dry_run=dry_run, orphans=orphans)
     progress.finish()
     return summary
 
 
-def _total_hint(prov: Any, target: str) -> int | None:
+def _total_hint(prov: Any) -> int | None:
+    """How many objects a full pass visits (source users + groups), for the progress bar."""
     source = getattr(prov, "source", None)
     total = 0
     try:
-        for meth in ("user_keys", "group_keys"):
+        for meth in ("iter_user_keys", "iter_group_keys"):
             fn = getattr(source, meth, None)
             if fn is None:
                 return None
             total += sum(1 for _ in fn())
-    except Exception:  # a hint only
+    except Exception:  # a hint only: the run itself reports source failures
         return None
     return total or None
 
@@ -908,37 +968,25 @@ def _progress_from_signals(prov: Any, target: str, progress: Progress) -> Iterat
         yield
 
 
-def _counts_of(summary: Any) -> dict[str, int]:
-    counts = getattr(summary, "counts", None)
-    if isinstance(counts, Mapping):
-        return {str(k): int(v) for k, v in counts.items()}
-    return {}
-
-
-def print_run_summary(console: Console, summary: Any, *, dry_run: bool) -> ExitCode:
-    """Print a reconcile's summary; return the exit code it means."""
-    text = str(summary)
-    console.print(text)
-    counts = _counts_of(summary)
-    if counts.get("failed"):
-        return ExitCode.PARTIAL
-    if counts.get("held") or getattr(summary, "threshold_tripped", False):
-        return ExitCode.HELD
-    return ExitCode.OK
-
-
 def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
-    """``scimsync import``."""
+    """``scimsync import``: adopt existing remote objects (adoption report)."""
+    from scimsync import _reconcile
+
+    fn = getattr(_reconcile, "import_remote", None)
+    if fn is None:
+        raise CommandError("import is not available in this version of scimsync", ExitCode.USAGE)
     prov = ctx.provisioner()
     worst = ExitCode.OK
     for name in ctx.targets():
         kwargs: dict[str, Any] = {}
         if args.dry_run:
             kwargs["dry_run"] = True
-        result = prov.import_remote(name, **kwargs)
+        result = fn(prov, name, **kwargs)
         ctx.console.print(str(result))
-        if _counts_of(result).get("failed"):
-            worst = ExitCode.PARTIAL
+        code = run_exit_code(result)
+        if code == ExitCode.PARTIAL and getattr(result, "status", "complete") != "complete":
+            code = _connection_or(ctx, name, code)
+        worst = max(worst, code)
     return worst
 
 
@@ -973,23 +1021,6 @@ def parse_when(text: str, *, now: dt.datetime | None = None) -> dt.datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
     return value
-
-
-REPORT_COLUMNS = (
-    "time",
-    "target",
-    "kind",
-    "key",
-    "display",
-    "operation",
-    "outcome",
-    "http_status",
-    "detail",
-    "error",
-    "request_id",
-    "duration_ms",
-    "run_id",
-)
 
 
 def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
@@ -1030,60 +1061,36 @@ def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
 
 def write_report(console: Console, records: Sequence[Any], *, fmt: str, output: str | None) -> int:
     """Write report records as a table, CSV or JSON to ``output`` or stdout."""
-    text = format_report_table(console, records) if fmt == "table" else export_records(records, fmt)
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
-        console.info(f"wrote {len(records):,} record(s) to {output}")
+    from scimsync._reports import to_csv, to_json
+
+    if fmt == "table":
+        text = format_report_table(console, records)
+        if output:
+            Path(output).write_text(text, encoding="utf-8")
+        else:
+            console.out.write(text)
+            console.out.flush()
+    elif output:
+        (to_csv if fmt == "csv" else to_json)(records, output)
     else:
-        console.out.write(text)
+        buf = io.StringIO()
+        (to_csv if fmt == "csv" else to_json)(records, buf)
+        console.out.write(buf.getvalue())
         console.out.flush()
+    if output:
+        console.info(f"wrote {len(records):,} record(s) to {output}")
     return ExitCode.OK
-
-
-def export_records(records: Sequence[Any], fmt: str) -> str:
-    """CSV or JSON text for report records (the reports part's exporter when present)."""
-    try:
-        from scimsync import _reports
-
-        fn = getattr(_reports, "to_csv" if fmt == "csv" else "to_json", None)
-        if fn is not None:
-            buf = io.StringIO()
-            result = fn(records, buf)
-            return buf.getvalue() or (result if isinstance(result, str) else "")
-    except ImportError:  # pragma: no cover
-        pass
-    rows = [_record_dict(r) for r in records]
-    if fmt == "json":
-        return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
-    import csv
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(REPORT_COLUMNS), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in REPORT_COLUMNS})
-    return buf.getvalue()
-
-
-def _record_dict(r: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k in REPORT_COLUMNS:
-        v = getattr(r, k, None)
-        if isinstance(v, dt.datetime):
-            v = v.isoformat()
-        elif isinstance(v, enum.Enum):
-            v = v.value
-        out[k] = v
-    return out
 
 
 def format_report_table(console: Console, records: Sequence[Any]) -> str:
     """A fixed-width table of report records, for people."""
     if not records:
         return "no records match\n"
+    from scimsync._reports import record_to_dict
+
     rows = []
     for r in records:
-        d = _record_dict(r)
+        d = record_to_dict(r)
         when = str(d["time"] or "")[:19].replace("T", " ")
         info = d["error"] or d["detail"] or ""
         status = str(d["http_status"] or "")

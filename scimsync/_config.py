@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import importlib
 import inspect
 import os
@@ -60,6 +61,11 @@ __all__ = [
 DEFAULT_CONFIG_NAME = "scimsync.toml"
 
 SOURCE_TYPES = ("csv", "json", "python")
+#: ``[source]`` file keys -> the source class's parameter, per type.
+_SOURCE_FILES: dict[str, dict[str, str]] = {
+    "csv": {"users": "users_path", "groups": "groups_path", "memberships": "memberships_path"},
+    "json": {"path": "path"},
+}
 LOG_LEVELS = ("debug", "info", "warning", "error")
 RECONCILE_MODES = ("incremental", "deep")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -125,6 +131,8 @@ class SourceConfig:
         groups: the groups file (csv/json), optional.
         factory: ``"module:attribute"`` (python): a Source, or a callable returning one.
         options: any other keys, passed to the source's constructor as keywords.
+        files: every file key given (``users``, ``groups``, ``memberships``, ``path``),
+            resolved against the configuration file's folder.
     """
 
     type: str
@@ -132,6 +140,7 @@ class SourceConfig:
     groups: Path | None = None
     factory: str | None = None
     options: Mapping[str, Any] = attrs.field(factory=dict)
+    files: Mapping[str, Path] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -202,6 +211,7 @@ class TargetConfig:
         policies: the built ``Policies`` (or ``None`` for the defaults).
         scope: the built ``Scope`` (or ``None``: everything is in scope).
         toggles: the built ``Toggles`` (or ``None``: every operation enabled).
+        orphans: the built ``OrphanPolicy`` for deep reconciles (``None``: ignore orphans).
         concurrency: worker threads for bulk work, or ``None`` for the engine's default.
     """
 
@@ -221,6 +231,7 @@ class TargetConfig:
     policies: Any = attrs.field(default=None, repr=False)
     scope: Any = attrs.field(default=None, repr=False)
     toggles: Any = attrs.field(default=None, repr=False)
+    orphans: Any = attrs.field(default=None, repr=False)
     concurrency: int | None = None
 
     @property
@@ -357,16 +368,20 @@ class Config:
             return obj  # type: ignore[no-any-return]
         from scimsync import _sources
 
-        cls = _sources.CSVSource if sc.type == "csv" else _sources.JSONSource
+        cls: Any = _sources.CSVSource if sc.type == "csv" else _sources.JSONSource
         kwargs = dict(sc.options)
+        for name, param in _SOURCE_FILES[sc.type].items():
+            if name in sc.files:
+                kwargs[param] = sc.files[name]
         try:
-            return _call_with_paths(cls, sc.users, sc.groups, kwargs)  # type: ignore[no-any-return]
-        except ConfigurationError:
-            raise
+            source: Source = cls(**kwargs)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{self.path}: source: {exc}") from exc
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise ConfigurationError(
                 f"{self.path}: source: cannot read the {sc.type} source: {exc}"
             ) from exc
+        return source
 
     def build_store(self) -> StateStore:
         """The SQLite state store at ``[store] path`` (created if missing)."""
@@ -608,22 +623,43 @@ class _Loader:
                 raise self.problem(
                     "source.factory", f"{factory!r} must look like 'package.module:attribute'"
                 )
-            for bad in ("users", "groups"):
-                if bad in raw:
-                    self.problem(
-                        f"source.{bad}",
-                        "is only for type 'csv' or 'json' (a python source reads its own data)",
-                    )
-            options = {k: v for k, v in raw.items() if k not in ("type", "factory")}
-            return SourceConfig(type=typ, factory=factory, options=options)
-        if "factory" in raw:
-            self.problem("source.factory", "is only for type 'python'")
-        users = self.path_value(raw, key, "users")
-        if users is None:
-            raise self.problem("source.users", f"is required for a {typ} source (the users file)")
-        groups = self.soft(lambda: self.path_value(raw, key, "groups"))
-        options = {k: v for k, v in raw.items() if k not in ("type", "users", "groups", "factory")}
-        return SourceConfig(type=typ, users=users, groups=groups, options=options)
+            return SourceConfig(
+                type=typ,
+                factory=factory,
+                options={k: v for k, v in raw.items() if k not in ("type", "factory")},
+            )
+        file_keys = _SOURCE_FILES[typ]
+        cls_name = "CSVSource" if typ == "csv" else "JSONSource"
+        params = _init_params("scimsync._sources", cls_name, skip=tuple(file_keys.values()))
+        allowed = ["type", *file_keys, *(params or [])]
+        if params is not None:
+            self.table(raw, key, allowed)
+        paths: dict[str, Path] = {}
+        for name in file_keys:
+            p = self.soft(functools.partial(self.path_value, raw, key, name))
+            if p is not None:
+                paths[name] = p
+        required = "users" if typ == "csv" else "path"
+        if required not in paths and not any(p.key == f"source.{required}" for p in self.problems):
+            what = "the users file" if typ == "csv" else "the JSON or JSON Lines file"
+            raise self.problem(f"source.{required}", f"is required for a {typ} source ({what})")
+        options: dict[str, Any] = {}
+        for k, v in raw.items():
+            if k == "type" or k in file_keys:
+                continue
+            if k.endswith("_path") and isinstance(v, str):
+                options[k] = str(self.path_value(raw, key, k))
+            elif isinstance(v, list):
+                options[k] = tuple(v)
+            else:
+                options[k] = v
+        return SourceConfig(
+            type=typ,
+            users=paths.get("users") or paths.get("path"),
+            groups=paths.get("groups"),
+            options=options,
+            files=paths,
+        )
 
     def load_store(self, raw: Any) -> Path:
         tbl = self.table(raw, "store", ["path"])
@@ -692,7 +728,7 @@ class _Loader:
             raise self.problem("targets", "at least one target is required")
         out: dict[str, TargetConfig] = {}
         for name, tbl in raw.items():
-            tc = self.soft(lambda name=name, tbl=tbl: self.load_target(name, tbl))
+            tc = self.soft(functools.partial(self.load_target, name, tbl))
             if tc is not None:
                 out[name] = tc
         return out
@@ -769,11 +805,24 @@ class _Loader:
             ("policies", "Policies"),
             ("scope", "Scope"),
             ("toggles", "Toggles"),
+            ("orphans", "OrphanPolicy"),
         ):
             if section in tbl:
+                raw_section = tbl[section]
+                if section == "orphans" and isinstance(raw_section, str):
+                    raw_section = {"action": raw_section}
                 built[section] = g(
-                    lambda s=section, c=cls_name: self.build_engine_object(c, f"{key}.{s}", tbl[s])
+                    functools.partial(
+                        self.build_engine_object, cls_name, f"{key}.{section}", raw_section
+                    )
                 )
+        if "missing_names" in tbl and profile is not None:
+            raw_mn = tbl["missing_names"]
+            if isinstance(raw_mn, str):
+                raw_mn = {"mode": raw_mn}
+            mn = g(lambda: self.build_engine_object("MissingNames", f"{key}.missing_names", raw_mn))
+            if mn is not None:
+                profile = attrs.evolve(profile, missing_names=mn)
         if isinstance(verify, str):
             vpath = Path(os.path.expanduser(verify))
             verify = str(vpath if vpath.is_absolute() else self.base / vpath)
@@ -794,6 +843,7 @@ class _Loader:
             policies=built.get("policies"),
             scope=built.get("scope"),
             toggles=built.get("toggles"),
+            orphans=built.get("orphans"),
             concurrency=concurrency,
         )
 
@@ -871,12 +921,16 @@ class _Loader:
             raise self.problem(key, text) from None
 
     def build_engine_object(self, cls_name: str, key: str, raw: Any) -> Any:
-        """Build Policies/Scope/Toggles from a table; each key is checked on its own."""
+        """Build Policies/Scope/Toggles/OrphanPolicy/MissingNames from a table.
+
+        Each key is checked on its own (the class is built with that key alone), so a
+        mistake is reported at its exact key path.
+        """
         if not isinstance(raw, Mapping):
             raise self.problem(key, f"must be a table, not {_tname(raw)}")
-        cls = _optional_attr("scimsync._engine", cls_name) or _optional_attr(
-            "scimsync._engine._config", cls_name
-        )
+        cls = None
+        for module in _CLASS_MODULES[cls_name]:
+            cls = cls or _optional_attr(module, cls_name)
         if cls is None:
             raise self.problem(key, f"needs scimsync.{cls_name}, which is not installed")
         kinds = _ENGINE_KEYS[cls_name]
@@ -977,8 +1031,19 @@ _TARGET_KEYS = (
     "policies",
     "scope",
     "toggles",
+    "orphans",
+    "missing_names",
     "concurrency",
 )
+
+#: Where the classes built from target sub-tables live.
+_CLASS_MODULES: dict[str, tuple[str, ...]] = {
+    "Policies": ("scimsync._engine",),
+    "Scope": ("scimsync._engine",),
+    "Toggles": ("scimsync._engine",),
+    "OrphanPolicy": ("scimsync._reconcile",),
+    "MissingNames": ("scimsync.profiles", "scimsync.profiles._base"),
+}
 
 #: Kinds of the keys of ``policies``, ``scope`` and ``toggles`` (see ``_Loader.convert``).
 _ENGINE_KEYS: dict[str, dict[str, str]] = {
@@ -995,6 +1060,15 @@ _ENGINE_KEYS: dict[str, dict[str, str]] = {
         "predicate": "callable",
         "group_predicate": "callable",
     },
+    "OrphanPolicy": {
+        "action": "str",
+        "ignore_ids": "strlist",
+        "ignore_user_names": "strlist",
+        "ignore_display_names": "strlist",
+        "ignore": "callable",
+        "kinds": "strlist",
+    },
+    "MissingNames": {"mode": "str", "from_attribute": "str", "value": "str"},
     "Toggles": dict.fromkeys(
         (
             "create_users",
@@ -1215,23 +1289,6 @@ def _import_object(path: Path, key: str, spec: str) -> Any:
 
 def _looks_like_source(obj: Any) -> bool:
     return not inspect.isclass(obj) and hasattr(obj, "get_user") and not inspect.isfunction(obj)
-
-
-def _call_with_paths(
-    cls: Any, users: Path | None, groups: Path | None, kwargs: dict[str, Any]
-) -> Any:
-    names = _signature_names(cls) or []
-    call = dict(kwargs)
-    for want, value in (("users", users), ("groups", groups)):
-        if value is None:
-            continue
-        for cand in (want, f"{want}_path", f"{want}_file"):
-            if cand in names:
-                call[cand] = value
-                break
-        else:
-            call[want] = value
-    return cls(**call)
 
 
 def _run_token_command(path: Path, key: str, argv: Sequence[str]) -> str:
