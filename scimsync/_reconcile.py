@@ -569,6 +569,8 @@ class _Reconciler:
         self.failures: list[str] = []
         self.orphans: list[PlannedAction] = []
         self.pre_actions: list[PlannedAction] = []
+        self.recreated: set[tuple[str, str]] = set()
+        self.repaired: dict[tuple[str, str], str] = {}
         self.threshold_tripped = False
         self.ctx: RunContext | None = None
         # deep-read state, per kind
@@ -603,7 +605,7 @@ class _Reconciler:
             status = "partial"
         self.plan.partial = status != "complete"
         self.plan.reasons = list(self.reasons)
-        counts = dict(self.counts)
+        counts = {k: v for k, v in self.counts.items() if v}
         finished = utcnow()
         summary = RunSummary(
             target=t.name,
@@ -715,6 +717,8 @@ class _Reconciler:
                     f"the target said it has {total} {kind}s but only {count} could be read "
                     "(it ignores startIndex: use cursor pagination)"
                 )
+            if profile.pagination == "index" and count and count % profile.page_size == 0:
+                self._probe_past_end(kind, count)
         except Exception as exc:
             self.target_complete = False
             text = (
@@ -723,6 +727,31 @@ class _Reconciler:
             self.reasons.append(f"reading the target's {kind}s failed after {count}: {text}")
             return
         self.read_ok[kind] = True
+
+    def _probe_past_end(self, kind: str, count: int) -> None:
+        """Index paging ended on a full page: ask for the page after it. A server that
+        ignores ``startIndex`` (AWS without a cursor) answers with objects already read, or
+        says ``totalResults`` = page size while it holds more; either way the read cannot
+        be trusted (the cause of the classic 'missing users, then 409 storm' bug)."""
+        path = "/Users" if kind == "user" else "/Groups"
+        query: list[tuple[str, str | None]] = [
+            ("startIndex", str(count + 1)),
+            ("count", str(self.t.profile.page_size)),
+        ]
+        _status, data = self.t.client.request("GET", path, query=query)
+        resources = data.get("Resources") if isinstance(data, dict) else None
+        if not resources:
+            return
+        ids = [r.get("id") for r in resources if isinstance(r, dict)]
+        if any(i in self.remote_seen[kind] for i in ids):
+            raise _SourceIncomplete(
+                f"the target ignores startIndex (asked for {kind}s after the first {count}, "
+                "it answered with ones already read): only the first page can be read; use "
+                "cursor pagination"
+            )
+        raise _SourceIncomplete(
+            f"the target has more than the {count} {kind}s its list pages returned"
+        )
 
     def _inspect_remote(self, kind: str, rid: str, rep: dict[str, Any]) -> None:
         link = self.store.get_link_by_remote(self.t.name, kind, rid)
@@ -931,6 +960,7 @@ class _Reconciler:
                     continue
                 # Forget the dead link; the engine then matches (in the index) or creates.
                 self.store.delete_link(t.name, kind, key)
+                self.recreated.add((kind, key))
                 log.info("%s %s: remote %s vanished; relinking", kind, key, info.remote_id)
             elif key in self.drift[kind]:
                 projected, what = self.drift[kind][key]
@@ -948,6 +978,7 @@ class _Reconciler:
                     self.counts["updated"] += 1
                     continue
                 self._rebase(kind, key, projected)
+                self.repaired[(kind, key)] = what
             keys.append(key)
         if not keys:
             return
@@ -1215,9 +1246,14 @@ class _Reconciler:
             if tr.outcome == "failed":
                 self.failures.append(f"{tr.kind} {tr.key}: {tr.error or tr.detail}")
             reason = (tr.detail or "") if tr.outcome != "failed" else str(tr.error or tr.detail)
-            actions.append(
-                PlannedAction(tr.kind, _action_of(tr), tr.key, tr.remote_id, tr.display, reason)
-            )
+            action = _action_of(tr)
+            if action == "create" and (tr.kind, tr.key) in self.recreated:
+                action = "recreate"
+                reason = f"it had vanished from the target; {reason}"
+            elif action == "update" and (tr.kind, tr.key) in self.repaired:
+                action = "repair"
+                reason = f"changed on the target: {self.repaired[(tr.kind, tr.key)]}; {reason}"
+            actions.append(PlannedAction(tr.kind, action, tr.key, tr.remote_id, tr.display, reason))
         actions.sort(key=lambda a: _KINDS.index(a.kind) if a.kind in _KINDS else 9)
         self.plan.actions = actions + list(self.orphans)
         if ctx.held_deletes:
