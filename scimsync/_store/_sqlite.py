@@ -337,6 +337,11 @@ class SQLiteStore:
         synchronous: str = "NORMAL",
         clock: Callable[[], _dt.datetime] | None = None,
     ) -> None:
+        if sqlite3.sqlite_version_info < (3, 24, 0):  # pragma: no cover - old platforms
+            raise ConfigurationError(
+                f"SQLiteStore needs SQLite 3.24 or newer (upsert); this Python has "
+                f"{sqlite3.sqlite_version}"
+            )
         text = os.fspath(path)
         if text == ":memory:" or text.startswith("file::memory:") or not text:
             raise ConfigurationError(
@@ -656,10 +661,13 @@ class SQLiteStore:
             if not chosen:
                 return []
             marks = ",".join("?" * len(chosen))
-            rows = conn.execute(
+            conn.execute(
                 "UPDATE scimsync_outbox SET lease_owner = ?, lease_until = ?, "
-                f"attempts = attempts + 1 WHERE id IN ({marks}) RETURNING {_OUTBOX_COLS}",
+                f"attempts = attempts + 1 WHERE id IN ({marks})",
                 (owner, until, *chosen),
+            )
+            rows = conn.execute(
+                f"SELECT {_OUTBOX_COLS} FROM scimsync_outbox WHERE id IN ({marks})", chosen
             ).fetchall()
         order = {row_id: i for i, row_id in enumerate(chosen)}
         return sorted((_item(r) for r in rows), key=lambda it: order[it.id])
@@ -962,11 +970,14 @@ class SQLiteStore:
             ).fetchone()
             if row is not None:
                 return _pending(row)
-            row = conn.execute(
+            new_id = conn.execute(
                 "INSERT INTO scimsync_pending "
                 "(target, kind, key, remote_id, action, reason, created_at, status) "
-                f"VALUES (?, ?, ?, ?, ?, ?, ?, 'pending') RETURNING {_PENDING_COLS}",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
                 (target, kind, key, remote_id, action, reason, to_us(self._now())),
+            ).lastrowid
+            row = conn.execute(
+                f"SELECT {_PENDING_COLS} FROM scimsync_pending WHERE id = ?", (new_id,)
             ).fetchone()
         return _pending(row)
 
