@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import pickle
 import sqlite3
 import threading
 from pathlib import Path
@@ -201,3 +202,14 @@ def test_store_survives_fork(tmp_path: Path) -> None:
     assert proc.exitcode == 0
     store.enqueue("user", "parent")
     assert sorted(r.key for r in store.outbox()) == ["forked", "parent"]
+
+
+def test_store_pickles_as_its_settings(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db", timeout=5, synchronous="full")
+    store.enqueue("user", "1")
+    copy = pickle.loads(pickle.dumps(store))  # noqa: S301 - our own bytes
+    assert copy is not store
+    assert copy.path == store.path
+    assert [r.key for r in copy.outbox()] == ["1"]
+    copy.enqueue("user", "2")
+    assert [r.key for r in store.outbox()] == ["1", "2"]

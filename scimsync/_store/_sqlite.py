@@ -368,6 +368,15 @@ class SQLiteStore:
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (multiprocessing spawn, Celery) as its settings; the copy opens its own
+        # connections.
+        clock = None if self._clock is utcnow else self._clock
+        return (
+            _rebuild,
+            (str(self.path), self._timeout, self._synchronous, clock),
+        )
+
     # --- connections -----------------------------------------------------------------
 
     def _now(self) -> _dt.datetime:
@@ -1036,3 +1045,9 @@ class SQLiteStore:
                 (status, _opt_us(decided_at), decided_by, pending_id),
             )
         return updated
+
+
+def _rebuild(
+    path: str, timeout: float, synchronous: str, clock: Callable[[], _dt.datetime] | None
+) -> SQLiteStore:
+    return SQLiteStore(path, timeout=timeout, synchronous=synchronous, clock=clock)
