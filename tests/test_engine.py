@@ -273,6 +273,26 @@ class TestUsers:
         assert rec.operation == "recreate"
         assert rec.outcome == Outcome.CREATED
 
+    def test_link_without_recorded_push_is_compared_with_the_server(self, env):
+        from scimsync import Link
+
+        env.source.add_user("1", env.name("ada"))
+        prov = env.provisioner()
+        rid = prov.sync_user("1").remote_id
+        env.client.users.patch_raw(
+            rid, [{"op": "replace", "path": "displayName", "value": "Changed By Hand"}]
+        )
+        # e.g. a link written by an import, with no last representation
+        env.store.save_link(Link(target="t", kind="user", key="1", remote_id=rid, origin="adopted"))
+        trace = prov.sync_user("1")
+        assert trace.outcome == "updated"
+        assert env.methods(trace) == ["GET", "PATCH"]
+        assert [op["path"] for op in trace.exchanges[1].request_body["Operations"]] == [
+            "displayName"
+        ]
+        assert env.remote_user(rid)["displayName"] == "Ada Lovelace"
+        assert prov.sync_user("1").exchanges == []
+
     def test_invalid_user_names_key_and_attribute_and_batch_goes_on(self, env):
         env.source.add_user("1", env.name("ada"))
         env.source.add_user("2", "")  # no userName
@@ -450,6 +470,26 @@ class TestSafety:
         assert rejected.status == "rejected"
         assert env.remote_user(r2)["userName"] == env.name("grace")
         assert prov.approvals.list() == []
+
+    def test_membership_approval(self, env):
+        env.source.add_user("1", env.name("ada"))
+        env.source.add_user("2", env.name("grace"))
+        env.source.add_group("g", env.name("admins"), {"1"})
+        prov = env.provisioner(policies=Policies(require_approval={"membership"}))
+        created = prov.sync_group("g")
+        assert created.outcome == "created"
+        assert "held for approval" in created.detail
+        assert not [e for e in created.exchanges if e.method == "PATCH"]
+        pending = prov.approvals.list()
+        assert [(p.kind, p.key, p.action) for p in pending] == [("group", "g", "membership")]
+        trace = prov.approvals.approve(pending[0].id)
+        assert trace.outcome == "updated"
+        u1 = env.store.get_link("t", "user", "1").remote_id
+        patch = [e for e in trace.exchanges if e.method == "PATCH"]
+        assert patch[0].request_body["Operations"] == [
+            {"op": "add", "path": "members", "value": [{"value": u1}]}
+        ]
+        assert env.store.get_pending(pending[0].id).status == "applied"
 
     def test_deletion_threshold_holds_every_delete_of_the_run(self, env):
         for i in range(4):

@@ -314,7 +314,24 @@ class GroupFlow(FlowBase):
         self, job: Job, link: Link, obj: Any, rep: dict[str, Any], member_ids: list[str] | None
     ) -> None:
         t = job.target
-        old = dict(link.last_rep or {})
+        if link.last_rep is None:
+            # No push recorded (an imported link): compare with what the server holds.
+            try:
+                remote = t.client.groups.get_raw(link.remote_id)
+            except NotFoundError:
+                job.trace.step("match", True, f"404: linked group {link.remote_id} is gone")
+                if not job.dry_run:
+                    self._store.delete_link(t.name, "group", job.key)
+                rep_c = self._build(job, t.group_mapping, obj, for_create=True, step=False)
+                self._create_group(job, obj, rep_c, member_ids, operation="recreate")
+                return
+            remote_ids = self._remote_member_ids(job, link.remote_id, remote)
+            old = _with_members(project(strip_server_fields(remote), rep), remote_ids or [])
+            job.trace.step(
+                "match", True, "no push recorded for this link: compared with the server"
+            )
+        else:
+            old = dict(link.last_rep)
         old_ids = sorted_member_ids(old)
         old_attrs = {k: v for k, v in old.items() if k != "members"}
         ops = self._diff(job, old_attrs, rep, ignore=t.group_mapping.create_only_paths)

@@ -205,7 +205,22 @@ class UserFlow(FlowBase):
 
     def _update_linked(self, job: Job, link: Link, obj: Any, rep: dict[str, Any]) -> None:
         t = job.target
-        old = link.last_rep or {}
+        old = link.last_rep
+        if old is None:
+            # A link without a recorded push (imported, or saved by another tool):
+            # compare with what the server holds now.
+            try:
+                remote = t.client.users.get_raw(link.remote_id)
+            except NotFoundError:
+                job.trace.step("match", True, f"404: linked user {link.remote_id} is gone")
+                if job.dry_run:
+                    job.done("created", "recreate", f"remote user {link.remote_id} is gone")
+                self._recreate_user(job, link, obj)
+                return
+            old = project(strip_server_fields(remote), rep)
+            job.trace.step(
+                "match", True, "no push recorded for this link: compared with the server"
+            )
         if link.state == "deactivated" and "active" not in rep:
             # We deactivated it; back in scope means active again even if the mapping
             # does not map ``active`` itself.
