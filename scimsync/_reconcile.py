@@ -1277,7 +1277,7 @@ def _request_count(t: Target) -> int:
     return int(n) if isinstance(n, int) else 0
 
 
-def _send_run_finished(prov: Any, run: Any, summary: RunSummary) -> None:
+def _send_run_finished(prov: Any, run: Any, summary: Any) -> None:
     try:
         from scimsync import signals
 
