@@ -48,7 +48,8 @@ namespace: Final = Namespace()
 
 #: ``"object-created"``: a user or group was created on the target.
 #: Sender: the Provisioner. Kwargs: ``record`` (:class:`~scimsync.ReportRecord`),
-#: ``target`` (the target's name, ``str``); receivers must accept ``**extra``.
+#: ``target`` (the target's name, ``str``); receivers must accept ``**extra`` (the engine
+#: passes ``trace``, the :class:`~scimsync.SyncTrace`, to every object signal).
 object_created: Final = namespace.signal(
     "object-created", doc="A user or group was created on the target."
 )
@@ -90,15 +91,14 @@ object_skipped: Final = namespace.signal(
 )
 
 #: ``"object-held"``: a destructive action was held for approval.
-#: Sender: the Provisioner. Kwargs: ``record``, ``target``; accept ``**extra`` (the engine
-#: may add ``pending``, the :class:`~scimsync.PendingAction`).
+#: Sender: the Provisioner. Kwargs: ``record``, ``target``; accept ``**extra``.
 object_held: Final = namespace.signal(
     "object-held", doc="A destructive action was held for approval."
 )
 
 #: ``"object-failed"``: syncing a user or group failed; ``record.error`` says why.
 #: Sender: the Provisioner. Kwargs: ``record``, ``target``; accept ``**extra`` (the engine
-#: may add ``exception``, the exception raised).
+#: adds ``exception``, the exception raised).
 object_failed: Final = namespace.signal("object-failed", doc="Syncing an object failed.")
 
 #: ``"run-finished"``: a run (reconcile, import) finished, whatever its status.

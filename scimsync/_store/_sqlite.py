@@ -103,7 +103,7 @@ CREATE TABLE IF NOT EXISTS scimsync_reports (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS scimsync_reports_time ON scimsync_reports (time);
-CREATE INDEX IF NOT EXISTS scimsync_reports_key ON scimsync_reports (target, kind, key, time);
+CREATE INDEX IF NOT EXISTS scimsync_reports_key ON scimsync_reports (kind, key, time);
 CREATE INDEX IF NOT EXISTS scimsync_reports_run ON scimsync_reports (run_id);
 CREATE INDEX IF NOT EXISTS scimsync_reports_outcome ON scimsync_reports (outcome, time);
 CREATE TABLE IF NOT EXISTS scimsync_runs (
