@@ -17,7 +17,6 @@ log (``RequestLogEntry.reason``).
 from __future__ import annotations
 
 import base64
-import copy
 import datetime as _dt
 import secrets
 import unicodedata
@@ -36,7 +35,7 @@ from scimsync.testing._schemas import (
     resource_types,
 )
 from scimsync.testing._state import Directory, primary_email
-from scimsync.testing._wire import Reply, Request, ScimFailure, find_key
+from scimsync.testing._wire import Reply, Request, ScimFailure, find_key, jcopy
 
 __all__ = [
     "DETAIL_400",
@@ -244,7 +243,7 @@ def validate_user(body: Any) -> dict[str, Any]:
         if low in UNSUPPORTED_USER_ATTRIBUTES:
             raise _Invalid(f"attribute {key} is not supported")
         if low == ENTERPRISE_USER.lower():
-            rep[ENTERPRISE_USER] = copy.deepcopy(value)
+            rep[ENTERPRISE_USER] = jcopy(value)
             continue
         canonical = next(
             (
@@ -266,7 +265,7 @@ def validate_user(body: Any) -> dict[str, Any]:
         )
         if canonical is None:
             continue  # [CHOICE] unknown attributes are dropped silently (§2.4 unconfirmed)
-        rep[canonical] = copy.deepcopy(value)
+        rep[canonical] = jcopy(value)
 
     # [DOC, §2.2] userName, givenName, familyName, displayName are required.
     if rep.get("userName") in (None, ""):
@@ -473,7 +472,7 @@ class AwsProfile(ProfileBase):
         out: dict[str, Any] = {"id": stored["id"]}
         if "externalId" in stored:
             out["externalId"] = stored["externalId"]
-        out["meta"] = copy.deepcopy(stored.get("meta", {}))
+        out["meta"] = dict(stored.get("meta", {}))
         out["schemas"] = schemas
         return out
 
@@ -484,14 +483,14 @@ class AwsProfile(ProfileBase):
         out = self._head(stored, schemas)
         for key, value in stored.items():
             if key not in out:
-                out[key] = copy.deepcopy(value)
+                out[key] = value  # shared with the store; serialised under the lock
         return out
 
     def render_group(self, stored: dict[str, Any], *, in_list: bool) -> dict[str, Any]:
         out = self._head(stored, [CORE_GROUP])
         for key, value in stored.items():
             if key not in out and key != "members":
-                out[key] = copy.deepcopy(value)
+                out[key] = value
         if in_list:
             out["members"] = []  # [DOC, §3] ListGroups examples show "members": []
         return out  # [DOC, §3] GetGroup and CreateGroup omit members

@@ -8,7 +8,6 @@ client's back.
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import hmac
 import json
@@ -31,7 +30,7 @@ from scimsync.testing._aws import AwsProfile, aws_id
 from scimsync.testing._faults import FaultConfig, FaultState, ForcedFault
 from scimsync.testing._generic import GenericProfile, ProfileBase
 from scimsync.testing._state import Directory
-from scimsync.testing._wire import Reply, Request, ScimFailure
+from scimsync.testing._wire import Reply, Request, ScimFailure, jcopy
 
 __all__ = ["EmulatorServer", "RequestLogEntry", "Token"]
 
@@ -92,7 +91,8 @@ class RequestLogEntry:
         params: the query parsed into lists of values (blank values kept: ``cursor``).
         status: the status answered, or ``None`` when the connection was dropped.
         body: the request body (parsed JSON, else text, else ``None``).
-        response: the response body sent (parsed JSON or ``None``).
+        response: the response body sent (parsed JSON or ``None``); the raw bytes are
+            ``response_bytes``.
         user_agent: the ``User-Agent`` header.
         request_id: the id sent back (``x-amzn-RequestId`` in the AWS profile).
         reason: why the request failed, in words (the AWS profile's 400s all carry the
@@ -108,12 +108,17 @@ class RequestLogEntry:
     params: dict[str, list[str]]
     status: int | None
     body: Any
-    response: Any
+    response_bytes: bytes = attrs.field(repr=False)
     user_agent: str | None
     request_id: str
     reason: str | None = None
     fault: str | None = None
     timestamp: float = 0.0
+
+    @property
+    def response(self) -> Any:
+        """The response body sent, parsed (``None`` for an empty body)."""
+        return json.loads(self.response_bytes) if self.response_bytes else None
 
 
 class _Drop:
@@ -447,12 +452,12 @@ class EmulatorServer:
     def users(self) -> list[dict[str, Any]]:
         """Stored users (copies, with ``id`` and ``meta``), in creation order."""
         with self._lock:
-            return copy.deepcopy(list(self._dir.users.values()))
+            return jcopy(list(self._dir.users.values()))
 
     def groups(self) -> list[dict[str, Any]]:
         """Stored groups (copies, *with* ``members``), whatever the profile shows."""
         with self._lock:
-            return copy.deepcopy(list(self._dir.groups.values()))
+            return jcopy(list(self._dir.groups.values()))
 
     def memberships(self) -> dict[str, set[str]]:
         """Group id → set of member ids."""
@@ -463,13 +468,13 @@ class EmulatorServer:
         """A stored user by id (a copy), or ``None``."""
         with self._lock:
             user = self._dir.users.get(rid)
-            return copy.deepcopy(user) if user is not None else None
+            return jcopy(user) if user is not None else None
 
     def get_group(self, rid: str) -> dict[str, Any] | None:
         """A stored group by id (a copy, with ``members``), or ``None``."""
         with self._lock:
             group = self._dir.groups.get(rid)
-            return copy.deepcopy(group) if group is not None else None
+            return jcopy(group) if group is not None else None
 
     def find_user(self, user_name: str) -> dict[str, Any] | None:
         """A stored user by userName (case-insensitive), or ``None``."""
@@ -482,7 +487,7 @@ class EmulatorServer:
         with self._lock:
             for group in self._dir.groups.values():
                 if str(group.get("displayName", "")).lower() == display_name.lower():
-                    return copy.deepcopy(group)
+                    return jcopy(group)
         return None
 
     # -- seeding and mutation behind the client's back ---------------------------------
@@ -503,7 +508,7 @@ class EmulatorServer:
             if rid in self._dir.users:
                 raise ValueError(f"EmulatorServer.seed_user: id {rid!r} already exists")
             stored = self._dir.insert_user(data, rid)
-            return copy.deepcopy(stored)
+            return jcopy(stored)
 
     def seed_group(
         self,
@@ -530,7 +535,7 @@ class EmulatorServer:
                 raise ValueError(f"EmulatorServer.seed_group: id {rid!r} already exists")
             data["members"] = member_list
             stored = self._dir.insert_group(data, rid)
-            return copy.deepcopy(stored)
+            return jcopy(stored)
 
     def mutate_user(
         self,
@@ -556,7 +561,7 @@ class EmulatorServer:
             if current is None:
                 raise KeyError(f"EmulatorServer.mutate_user: no user {rid!r}")
             new = self._mutated(current, changes, attrs_)
-            return copy.deepcopy(self._dir.replace_user(rid, new))
+            return jcopy(self._dir.replace_user(rid, new))
 
     def mutate_group(
         self,
@@ -572,7 +577,7 @@ class EmulatorServer:
             if current is None:
                 raise KeyError(f"EmulatorServer.mutate_group: no group {rid!r}")
             new = self._mutated(current, changes, attrs_)
-            return copy.deepcopy(self._dir.replace_group(rid, new))
+            return jcopy(self._dir.replace_group(rid, new))
 
     @staticmethod
     def _mutated(
@@ -580,7 +585,7 @@ class EmulatorServer:
         changes: Mapping[str, Any] | Callable[[dict[str, Any]], dict[str, Any] | None] | None,
         extra: Mapping[str, Any],
     ) -> dict[str, Any]:
-        new = copy.deepcopy(current)
+        new = jcopy(current)
         if callable(changes):
             result = changes(new)
             new = result if result is not None else new
@@ -589,12 +594,12 @@ class EmulatorServer:
                 if value is None:
                     new.pop(key, None)
                 else:
-                    new[key] = copy.deepcopy(value)
+                    new[key] = jcopy(value)
         for key, value in extra.items():
             if value is None:
                 new.pop(key, None)
             else:
-                new[key] = copy.deepcopy(value)
+                new[key] = jcopy(value)
         new.pop("id", None)
         return new
 
@@ -674,9 +679,10 @@ class EmulatorServer:
         with self._lock:
             decision = self._faults.decide(method, rel)
         reply: Reply | None = None
+        data: bytes | None = None
         drop_after = False
         if decision.kind in ("drop", "reset") and not decision.drop_after:
-            self._record(req, None, None, arrived, None, decision.label)
+            self._record(req, None, b"", arrived, None, decision.label)
             return _Drop(reset=decision.kind == "reset")
         if decision.delay > 0:
             time.sleep(decision.delay)
@@ -693,6 +699,8 @@ class EmulatorServer:
                 with self._lock:
                     self._check_auth(headers)
                     reply = profile.handle(req)
+                    # Serialise under the lock: replies share nested values with the store.
+                    data = b"" if reply.body is None else json.dumps(reply.body).encode()
             except ScimFailure as exc:
                 reply = self._error_reply(exc, request_id)
             except Exception as exc:  # a bug in the emulator: answer 500, keep serving
@@ -700,17 +708,16 @@ class EmulatorServer:
                     ScimFailure(500, f"emulator error: {type(exc).__name__}: {exc}"), request_id
                 )
         if drop_after:
-            self._record(req, None, None, arrived, reply.reason, decision.label)
+            self._record(req, None, b"", arrived, reply.reason, decision.label)
             return _Drop(reset=False)
         hdrs = {"Content-Type": profile.content_type, **profile.common_headers(request_id)}
         hdrs.update(reply.headers)
-        data = b"" if reply.body is None else json.dumps(reply.body).encode()
-        if reply.body is None and reply.status == 204 and profile.name == "aws":
-            # [DOC, §1] DELETE 204 still carries Content-Type: application/json.
-            pass
-        elif reply.body is None:
+        if data is None or reply.status >= 400:
+            data = b"" if reply.body is None else json.dumps(reply.body).encode()
+        if reply.body is None and not (reply.status == 204 and profile.name == "aws"):
+            # [DOC, §1] AWS's 204s still carry Content-Type: application/json.
             hdrs.pop("Content-Type", None)
-        self._record(req, reply.status, reply.body, arrived, reply.reason, decision.label)
+        self._record(req, reply.status, data, arrived, reply.reason, decision.label)
         return reply.status, hdrs, data
 
     def _error_reply(self, failure: ScimFailure, request_id: str) -> Reply:
@@ -721,7 +728,7 @@ class EmulatorServer:
         self,
         req: Request,
         status: int | None,
-        response: Any,
+        response: bytes,
         arrived: float,
         reason: str | None,
         fault: str | None,
@@ -733,7 +740,7 @@ class EmulatorServer:
             params=req.params,
             status=status,
             body=req.json_or_text(),
-            response=response,
+            response_bytes=response,
             user_agent=req.user_agent,
             request_id=req.request_id,
             reason=reason if status is None or status >= 400 else None,

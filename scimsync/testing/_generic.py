@@ -10,7 +10,6 @@ endpoints, uniqueness of ``userName`` (409 ``uniqueness``) and RFC error bodies.
 
 from __future__ import annotations
 
-import copy
 import functools
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -30,7 +29,7 @@ from scimsync.testing._schemas import (
     resource_types,
 )
 from scimsync.testing._state import Directory
-from scimsync.testing._wire import Reply, Request, ScimFailure, find_key, project
+from scimsync.testing._wire import Reply, Request, ScimFailure, find_key, jcopy, project
 
 __all__ = ["GenericProfile", "ProfileBase", "cached_filter"]
 
@@ -173,7 +172,7 @@ class ProfileBase:
         raise ScimFailure(404, f"Schema {urn} does not exist.")
 
     def schema_doc(self, schema: dict[str, Any]) -> dict[str, Any]:
-        doc = copy.deepcopy(schema)
+        doc = jcopy(schema)
         doc["meta"]["location"] = f"{self.base_url}/Schemas/{schema['id']}"
         return doc
 
@@ -229,11 +228,13 @@ class GenericProfile(ProfileBase):
         return f'W/"{self.dir.version.get(rid, 0)}"'
 
     def render(self, kind: str, stored: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {"schemas": copy.deepcopy(stored.get("schemas")), "id": stored["id"]}
+        # Shallow: nested values are shared with the store; the server serialises the
+        # reply under its lock.
+        out: dict[str, Any] = {"schemas": stored.get("schemas"), "id": stored["id"]}
         for key, value in stored.items():
             if key not in out and key != "meta":
-                out[key] = copy.deepcopy(value)
-        out["meta"] = copy.deepcopy(stored.get("meta", {}))
+                out[key] = value
+        out["meta"] = dict(stored.get("meta", {}))
         rid = out["id"]
         meta = out["meta"]
         meta["location"] = f"{self.base_url}/{'Users' if kind == 'user' else 'Groups'}/{rid}"
@@ -354,7 +355,7 @@ class GenericProfile(ProfileBase):
 
     def clean_user(self, body: dict[str, Any]) -> dict[str, Any]:
         rep = {
-            k: copy.deepcopy(v)
+            k: jcopy(v)
             for k, v in body.items()
             if isinstance(k, str) and k.lower() not in _READ_ONLY and k.lower() != "password"
         }
@@ -384,7 +385,7 @@ class GenericProfile(ProfileBase):
 
     def clean_group(self, body: dict[str, Any], rid: str | None) -> dict[str, Any]:
         rep = {
-            k: copy.deepcopy(v)
+            k: jcopy(v)
             for k, v in body.items()
             if isinstance(k, str) and k.lower() not in ("id", "meta")
         }

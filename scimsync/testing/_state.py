@@ -6,7 +6,6 @@ around every use (``server._state.lock``).
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 import uuid
@@ -14,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from scimsync.testing._schemas import CORE_GROUP, CORE_USER, ENTERPRISE_USER
+from scimsync.testing._wire import jcopy
 
 __all__ = ["Directory", "primary_email", "timestamp"]
 
@@ -109,7 +109,7 @@ class Directory:
 
     def insert_user(self, resource: dict[str, Any], rid: str | None = None) -> dict[str, Any]:
         rid = rid or str(resource.get("id") or "") or self.new_id()
-        resource = copy.deepcopy(resource)
+        resource = jcopy(resource)
         resource.setdefault("schemas", [CORE_USER])
         self._stamp(rid, resource, "User", created=True)
         self.users[rid] = resource
@@ -118,7 +118,7 @@ class Directory:
 
     def replace_user(self, rid: str, resource: dict[str, Any]) -> dict[str, Any]:
         old = self.users[rid]
-        resource = copy.deepcopy(resource)
+        resource = jcopy(resource)
         resource["meta"] = dict(old.get("meta") or {})
         self._stamp(rid, resource, "User", created=False)
         self.users[rid] = resource
@@ -136,7 +136,7 @@ class Directory:
 
     def insert_group(self, resource: dict[str, Any], rid: str | None = None) -> dict[str, Any]:
         rid = rid or str(resource.get("id") or "") or self.new_id()
-        resource = copy.deepcopy(resource)
+        resource = jcopy(resource)
         resource.setdefault("schemas", [CORE_GROUP])
         members = resource.pop("members", None) or []
         self._stamp(rid, resource, "Group", created=True)
@@ -148,7 +148,7 @@ class Directory:
 
     def replace_group(self, rid: str, resource: dict[str, Any]) -> dict[str, Any]:
         old = self.groups[rid]
-        resource = copy.deepcopy(resource)
+        resource = jcopy(resource)
         members = resource.pop("members", None) or []
         resource["meta"] = dict(old.get("meta") or {})
         resource["members"] = old.get("members", [])

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import attrs
 
-__all__ = ["Reply", "Request", "ScimFailure", "find_key", "project"]
+__all__ = ["Reply", "Request", "ScimFailure", "find_key", "jcopy", "project"]
+
+
+def jcopy(value: _T) -> _T:
+    """Deep copy of JSON-shaped data (dicts, lists, scalars); several times faster than
+    :func:`copy.deepcopy`, which matters on the emulator's hot path."""
+    out: Any = value
+    kind = type(value)
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
+        out = {k: jcopy(v) for k, v in out.items()}
+    elif kind is list:
+        out = [jcopy(v) for v in out]
+    return cast(_T, out)
+
 
 _UNSET: Any = object()
+_T = TypeVar("_T")
 
 
 class ScimFailure(Exception):
@@ -135,14 +148,14 @@ def _copy_attr(src: Mapping[str, Any], dst: dict[str, Any], attr: str, sub: str 
         return
     value = src[key]
     if sub is None:
-        dst[key] = copy.deepcopy(value)
+        dst[key] = jcopy(value)
         return
     if isinstance(value, Mapping):
         skey = find_key(value, sub)
         if skey is not None:
             target = dst.setdefault(key, {})
             if isinstance(target, dict):
-                target[skey] = copy.deepcopy(value[skey])
+                target[skey] = jcopy(value[skey])
     elif isinstance(value, list):
         target_list = dst.get(key)
         if not isinstance(target_list, list) or len(target_list) != len(value):
@@ -152,7 +165,7 @@ def _copy_attr(src: Mapping[str, Any], dst: dict[str, Any], attr: str, sub: str 
             if isinstance(item, Mapping) and isinstance(out, dict):
                 skey = find_key(item, sub)
                 if skey is not None:
-                    out[skey] = copy.deepcopy(item[skey])
+                    out[skey] = jcopy(item[skey])
 
 
 def _drop_attr(obj: dict[str, Any], attr: str, sub: str | None) -> None:
@@ -183,7 +196,7 @@ def project(
     """Apply the ``attributes``/``excludedAttributes`` parameters (RFC 7644 §3.9)."""
     urns = [*extension_urns, core_urn]
     if attributes:
-        out: dict[str, Any] = {k: copy.deepcopy(v) for k, v in resource.items() if k in always}
+        out: dict[str, Any] = {k: jcopy(v) for k, v in resource.items() if k in always}
         for spec in attributes:
             urn, attr, sub = _split_spec(spec, urns)
             if urn is not None and urn != core_urn:
@@ -192,7 +205,7 @@ def project(
                 if not isinstance(ext, Mapping) or ukey is None:
                     continue
                 if attr is None:
-                    out[ukey] = copy.deepcopy(ext)
+                    out[ukey] = jcopy(ext)
                 else:
                     target = out.setdefault(ukey, {})
                     _copy_attr(ext, target, attr, sub)
@@ -201,7 +214,7 @@ def project(
             elif attr:
                 _copy_attr(resource, out, attr, sub)
         return out
-    out = copy.deepcopy(dict(resource))
+    out = jcopy(dict(resource))
     for spec in excluded or []:
         urn, attr, sub = _split_spec(spec, urns)
         if urn is not None and urn != core_urn:
