@@ -11,6 +11,9 @@ from __future__ import annotations
 from scimsync._client import ConnectionResult, Exchange, RetryPolicy, ScimClient
 from scimsync._diff import diff_members, diff_resource, representation_hash
 
+# --- automatic and scheduled modes, import (modes part) ---
+from scimsync._dispatch import Backoff, Dispatcher, DispatchStats
+
 # --- provisioning engine (engine part) ---
 from scimsync._engine import (
     Policies,
@@ -24,6 +27,7 @@ from scimsync._engine import (
     TraceStep,
 )
 from scimsync._filter import Filter, quote_filter_value
+from scimsync._import import ImportItem, ImportResult, import_remote
 from scimsync._mapping import (
     Field,
     GroupMapping,
@@ -33,6 +37,7 @@ from scimsync._mapping import (
     source,
     template,
 )
+from scimsync._reconcile import OrphanPolicy, Plan, PlannedAction, RunSummary, plan, reconcile
 
 # --- store, reports, sources (state store part) ---
 from scimsync._reports import Outcome, Reports
@@ -65,6 +70,7 @@ from scimsync._resources import (
     from_wire,
     to_wire,
 )
+from scimsync._scheduler import Scheduler
 from scimsync._sources import CSVSource, IterableSource, JSONSource, Source, SourceProblem
 from scimsync._store import (
     Link,
@@ -103,12 +109,15 @@ __all__ = [
     "GENERIC",
     "Address",
     "AuthenticationScheme",
+    "Backoff",
     "BulkConfig",
     "CSVSource",
     "ConfigurationError",
     "ConflictError",
     "ConnectionFailedError",
     "ConnectionResult",
+    "DispatchStats",
+    "Dispatcher",
     "Email",
     "EnterpriseUser",
     "Exchange",
@@ -118,6 +127,8 @@ __all__ = [
     "ForbiddenError",
     "Group",
     "GroupMapping",
+    "ImportItem",
+    "ImportResult",
     "IterableSource",
     "JSONSource",
     "Link",
@@ -130,12 +141,15 @@ __all__ = [
     "MissingNames",
     "Name",
     "NotFoundError",
+    "OrphanPolicy",
     "OutboxItem",
     "Outcome",
     "PatchOp",
     "PatchOperation",
     "PendingAction",
     "PhoneNumber",
+    "Plan",
+    "PlannedAction",
     "Policies",
     "Problem",
     "Profile",
@@ -150,7 +164,9 @@ __all__ = [
     "Role",
     "RunContext",
     "RunRecord",
+    "RunSummary",
     "SQLiteStore",
+    "Scheduler",
     "Schema",
     "SchemaAttribute",
     "SchemaExtension",
@@ -183,7 +199,10 @@ __all__ = [
     "diff_resource",
     "from_wire",
     "get_profile",
+    "import_remote",
+    "plan",
     "quote_filter_value",
+    "reconcile",
     "register_profile",
     "register_transform",
     "representation_hash",
