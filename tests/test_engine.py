@@ -374,20 +374,42 @@ class TestGroups:
         assert trace.exchanges == []
         assert env.client.groups.get_raw(gid)["displayName"] == env.name("keepers")
 
-    def test_adopt_existing_group(self, env):
+    def test_adopt_existing_group_and_fix_its_members(self, env):
+        stranger = env.client.users.create_raw(
+            {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": env.name("stranger"),
+                "name": {"givenName": "Strange", "familyName": "Person"},
+                "displayName": "Strange Person",
+                "active": True,
+            }
+        )
         existing = env.client.groups.create_raw(
             {
                 "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
                 "displayName": env.name("ops"),
+                "members": [{"value": stranger["id"]}],
             }
         )
-        env.source.add_group("g", env.name("ops"))
+        env.source.add_user("1", env.name("ada"))
+        env.source.add_group("g", env.name("ops"), {"1"})
         prov = env.provisioner()
         trace = prov.sync_group("g")
-        assert trace.outcome == "adopted"
+        assert trace.outcome == "adopted", trace.format()
         assert trace.remote_id == existing["id"]
-        assert "POST" not in env.methods(trace)
+        assert "POST /Groups" not in [f"{e.method} {e.path}" for e in trace.exchanges]
         assert env.store.get_link("t", "group", "g").origin == "adopted"
+        u1 = env.store.get_link("t", "user", "1").remote_id
+        # The remote members were read (GET on an RFC server, a groups.value filter on
+        # AWS) so the stranger is removed and user 1 added.
+        if env.kind == "aws":
+            assert env.server.memberships()[existing["id"]] == {u1}
+        else:
+            members = env.client.groups.get_raw(existing["id"])["members"]
+            assert {m["value"] for m in members} == {u1}
+        link = env.store.get_link("t", "group", "g")
+        assert [m["value"] for m in link.last_rep["members"]] == [u1]
+        assert prov.sync_group("g").exchanges == []
 
 
 def test_group_of_250_members_is_patched_in_three_chunks(aws_env):
@@ -471,6 +493,29 @@ class TestSafety:
         assert env.remote_user(r2)["userName"] == env.name("grace")
         assert prov.approvals.list() == []
 
+    def test_approving_an_action_no_longer_wanted_sends_nothing(self, env):
+        env.source.add_user("1", env.name("ada"))
+        pol = Policies(user_lifecycle="delete", require_approval={"delete_user", "create_user"})
+        prov = env.provisioner(policies=pol)
+        held_create = prov.sync_user("1")
+        assert held_create.outcome == "held"
+        assert "POST" not in env.methods(held_create)
+        (create,) = prov.approvals.list()
+        assert create.action == "create_user"
+        rid = prov.approvals.approve(create.id).remote_id
+        assert env.store.get_pending(create.id).status == "applied"
+        saved = env.source.users.pop("1")
+        assert prov.sync_user("1").outcome == "held"
+        (delete,) = prov.approvals.list()
+        env.source.users["1"] = saved  # back before anyone approved
+        trace = prov.approvals.approve(delete.id, by="admin")
+        assert trace.outcome == "unchanged"
+        assert "DELETE" not in env.methods(trace)
+        assert env.store.get_pending(delete.id).status == "rejected"
+        assert env.remote_user(rid)["userName"] == env.name("ada")
+        with pytest.raises(ValueError, match="already rejected"):
+            prov.approvals.approve(delete.id)
+
     def test_membership_approval(self, env):
         env.source.add_user("1", env.name("ada"))
         env.source.add_user("2", env.name("grace"))
@@ -526,35 +571,51 @@ class TestSafety:
         assert env.methods(t9) == ["DELETE"]
 
     def test_dry_run_sends_nothing_but_gets_and_records_nothing(self, env):
+        def only_gets_since(count_before, log_before, trace):
+            assert set(env.methods(trace)) <= {"GET"}
+            # the client sent exactly the GETs in the trace, nothing else
+            assert env.client.request_count - count_before == len(trace.exchanges)
+            if log_before is not None:  # and the emulator received nothing but GETs
+                new = env.server.request_log[len(log_before) :]
+                assert {r.method for r in new} <= {"GET"}
+                assert len(new) == len(trace.exchanges)
+
         u = env.source.add_user("1", env.name("ada"))
         prov = env.provisioner()
+        marks = (_count(env), env.server_requests())
         planned = prov.sync_user("1", dry_run=True)
+        only_gets_since(*marks, planned)
         assert planned.dry_run
         assert planned.outcome == "created"
-        assert set(env.methods(planned)) <= {"GET"}
+        assert env.methods(planned)  # the match lookups were made
         assert env.store.get_link("t", "user", "1") is None
         assert env.store.query_reports() == []
         rid = prov.sync_user("1").remote_id
         n_reports = len(env.store.query_reports())
         u.last_name = "Byron"
+        marks = (_count(env), env.server_requests())
         planned = prov.sync_user("1", dry_run=True)
+        only_gets_since(*marks, planned)
         assert planned.outcome == "updated"
-        assert planned.exchanges == []
+        assert "name.familyName" in planned.detail
         assert env.remote_user(rid)["name"]["familyName"] == "Lovelace"
         del env.source.users["1"]
+        marks = (_count(env), env.server_requests())
         planned = prov.sync_user("1", dry_run=True)
+        only_gets_since(*marks, planned)
         assert planned.outcome == "deactivated"
-        assert planned.exchanges == []
         assert env.store.get_link("t", "user", "1").state == "active"
         assert len(env.store.query_reports()) == n_reports
-        env.source.add_group("g", env.name("grp"), {"1"})
+        env.source.add_user("2", env.name("grace"))
+        env.source.add_group("g", env.name("grp"), {"1", "2"})
+        marks = (_count(env), env.server_requests())
         planned = prov.sync_group("g", dry_run=True)
+        only_gets_since(*marks, planned)
         assert planned.outcome == "created"
-        assert set(env.methods(planned)) <= {"GET"}
-        if env.kind == "aws":
-            sent = {r.method for r in env.server.request_log}
-            assert sent  # the emulator saw the real sync's POST
+        assert "would be synced first" in str(planned)
         assert env.store.get_link("t", "group", "g") is None
+        assert env.store.get_link("t", "user", "2") is None
+        assert len(env.store.query_reports()) == n_reports
 
     def test_scope_rules(self, env):
         env.source.add_user("1", env.name("ada"), email=f"{env.name('ada')}@corp.example")

@@ -35,6 +35,14 @@ __all__ = ["Approvals", "Provisioner"]
 log = logging.getLogger("scimsync")
 
 _KINDS = ("user", "group")
+#: Which trace operations carry out an approved action ("delete_user" -> "delete").
+_APPLIED_BY: dict[str, tuple[str, ...]] = {
+    "create": ("create", "recreate", "adopt"),
+    "update": ("update",),
+    "deactivate": ("deactivate",),
+    "delete": ("delete",),
+    "membership": ("update", "create", "recreate", "adopt"),
+}
 _SOURCE_METHODS = ("get_user", "get_group", "group_member_keys")
 _STORE_METHODS = (
     "get_link",
@@ -597,11 +605,12 @@ class Approvals:
             )
         if not trace.ok:
             raise SyncFailedError(_failure_message([trace]), trace=trace, cause=trace.error)
-        expected = p.action.split("_")[0]  # "delete_user" -> "delete"
-        if (
-            trace.operation == expected
-            or (p.action == "membership" and trace.outcome == "updated")
-            or (trace.outcome not in ("unchanged", "skipped", "held"))
+        if trace.operation in _APPLIED_BY.get(p.action.split("_")[0], ()) and trace.outcome in (
+            "created",
+            "updated",
+            "adopted",
+            "deactivated",
+            "deleted",
         ):
             prov.store.set_pending_status(pending_id, "applied", by)
         else:
