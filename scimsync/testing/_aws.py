@@ -160,6 +160,20 @@ GROUP_FILTERS = (
     frozenset({"id", "members"}),
 )
 
+_CANONICAL_USER_ATTRS = {
+    a.lower(): a
+    for a in (
+        "userName",
+        "name",
+        "active",
+        "externalId",
+        "emails",
+        "phoneNumbers",
+        "addresses",
+        "roles",
+        *_USER_STRINGS,
+    )
+}
 _STRICT_CATEGORIES = ("L", "M", "S", "N", "P")
 _SENSITIVE_EXTRA = frozenset("\t\n\r \u00a0\u3000")
 _GROUP_NAME_EXTRA = frozenset("\t\n\r \u00a0")
@@ -167,7 +181,8 @@ _GROUP_NAME_EXTRA = frozenset("\t\n\r \u00a0")
 
 def aws_id(prefix: str) -> str:
     """``<10 hex>-<uuid>`` [DOC-model, §7 ResourceId]."""
-    return f"{prefix}-{secrets.token_hex(4)}-{secrets.token_hex(2)}-{secrets.token_hex(2)}-{secrets.token_hex(2)}-{secrets.token_hex(6)}"
+    h = secrets.token_hex(16)
+    return f"{prefix}-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class _Invalid(Exception):
@@ -245,24 +260,7 @@ def validate_user(body: Any) -> dict[str, Any]:
         if low == ENTERPRISE_USER.lower():
             rep[ENTERPRISE_USER] = jcopy(value)
             continue
-        canonical = next(
-            (
-                c
-                for c in (
-                    "userName",
-                    "name",
-                    "active",
-                    "externalId",
-                    "emails",
-                    "phoneNumbers",
-                    "addresses",
-                    "roles",
-                    *_USER_STRINGS,
-                )
-                if c.lower() == low
-            ),
-            None,
-        )
+        canonical = _CANONICAL_USER_ATTRS.get(low)
         if canonical is None:
             continue  # [CHOICE] unknown attributes are dropped silently (§2.4 unconfirmed)
         rep[canonical] = jcopy(value)
@@ -575,7 +573,7 @@ class AwsProfile(ProfileBase):
             except _Invalid as exc:
                 raise self.invalid(str(exc)) from None
             self.check_user_unique(rep, None)
-            stored = self.dir.insert_user(rep, self.dir.new_id())
+            stored = self.dir.insert_user(rep, self.dir.new_id(), copy=False)
             return Reply(201, self.render_user(stored))  # [DOC, §1] 201 + full user
         if not isinstance(body, dict):
             raise self.invalid("the body must be a JSON object")
@@ -591,7 +589,7 @@ class AwsProfile(ProfileBase):
                 )
         self.check_group_unique(rep, None)
         rep["members"] = [{"value": u, "type": "User"} for u in uids]
-        stored = self.dir.insert_group(rep, self.dir.new_id())
+        stored = self.dir.insert_group(rep, self.dir.new_id(), copy=False)
         return Reply(201, self.render_group(stored, in_list=False))  # [DOC, §3] no members
 
     def group_rep(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -628,7 +626,7 @@ class AwsProfile(ProfileBase):
         except _Invalid as exc:
             raise self.invalid(str(exc)) from None
         self.check_user_unique(rep, rid)
-        stored = self.dir.replace_user(rid, rep)
+        stored = self.dir.replace_user(rid, rep, copy=False)
         return Reply(200, self.render_user(stored))  # [CHOICE/COMMUNITY, §1] 200 + user
 
     def delete(self, req: Request, kind: str, rid: str) -> Reply:
@@ -750,7 +748,7 @@ class AwsProfile(ProfileBase):
         except _Invalid as exc:
             raise self.invalid(str(exc)) from None
         self.check_user_unique(rep, rid)
-        new = self.dir.replace_user(rid, rep)
+        new = self.dir.replace_user(rid, rep, copy=False)
         return Reply(200, self.render_user(new))  # [DOC, §5.1] 200 + full user
 
     def patch_group(self, rid: str, stored: dict[str, Any], ops: list[dict[str, Any]]) -> Reply:
@@ -800,7 +798,7 @@ class AwsProfile(ProfileBase):
             raise self.invalid(f"{changes} membership changes (max {MEMBERS_PER_REQUEST})")
         self.check_group_unique(rep, rid)
         rep["members"] = [{"value": u, "type": "User"} for u in members]
-        self.dir.replace_group(rid, rep)
+        self.dir.replace_group(rid, rep, copy=False)
         return Reply(204)  # [DOC, §3] PatchGroup answers 204
 
     # -- listing -----------------------------------------------------------------------

@@ -426,11 +426,11 @@ class GenericProfile(ProfileBase):
             self.check_schemas(body, CORE_USER)
             rep = self.clean_user(body)
             self.check_user_unique(rep, None)
-            stored = self.dir.insert_user(rep, self.dir.new_id())
+            stored = self.dir.insert_user(rep, self.dir.new_id(), copy=False)
         else:
             self.check_schemas(body, CORE_GROUP)
             rep = self.clean_group(body, None)
-            stored = self.dir.insert_group(rep, self.dir.new_id())
+            stored = self.dir.insert_group(rep, self.dir.new_id(), copy=False)
         return self.single(kind, stored, 201, req)
 
     def get(self, req: Request, kind: str, rid: str) -> Reply:
@@ -449,11 +449,11 @@ class GenericProfile(ProfileBase):
             self.check_schemas(body, CORE_USER)
             rep = self.clean_user(body)
             self.check_user_unique(rep, rid)
-            stored = self.dir.replace_user(rid, rep)
+            stored = self.dir.replace_user(rid, rep, copy=False)
         else:
             self.check_schemas(body, CORE_GROUP)
             rep = self.clean_group(body, rid)
-            stored = self.dir.replace_group(rid, rep)
+            stored = self.dir.replace_group(rid, rep, copy=False)
         return self.single(kind, stored, 200, req)
 
     def patch(self, req: Request, kind: str, rid: str) -> Reply:
@@ -477,10 +477,10 @@ class GenericProfile(ProfileBase):
                 raise ScimFailure(400, "Attribute 'groups' is read-only.", "mutability")
             rep = self.clean_user(patched)
             self.check_user_unique(rep, rid)
-            stored = self.dir.replace_user(rid, rep)
+            stored = self.dir.replace_user(rid, rep, copy=False)
         else:
             rep = self.clean_group(patched, rid)
-            stored = self.dir.replace_group(rid, rep)
+            stored = self.dir.replace_group(rid, rep, copy=False)
         return self.single(kind, stored, 200, req)
 
     def delete(self, req: Request, kind: str, rid: str) -> Reply:

@@ -107,18 +107,22 @@ class Directory:
 
     # -- users -------------------------------------------------------------------------
 
-    def insert_user(self, resource: dict[str, Any], rid: str | None = None) -> dict[str, Any]:
+    def insert_user(
+        self, resource: dict[str, Any], rid: str | None = None, *, copy: bool = True
+    ) -> dict[str, Any]:
         rid = rid or str(resource.get("id") or "") or self.new_id()
-        resource = jcopy(resource)
+        resource = jcopy(resource) if copy else resource
         resource.setdefault("schemas", [CORE_USER])
         self._stamp(rid, resource, "User", created=True)
         self.users[rid] = resource
         self._index_user(rid, None, resource)
         return resource
 
-    def replace_user(self, rid: str, resource: dict[str, Any]) -> dict[str, Any]:
+    def replace_user(
+        self, rid: str, resource: dict[str, Any], *, copy: bool = True
+    ) -> dict[str, Any]:
         old = self.users[rid]
-        resource = jcopy(resource)
+        resource = jcopy(resource) if copy else resource
         resource["meta"] = dict(old.get("meta") or {})
         self._stamp(rid, resource, "User", created=False)
         self.users[rid] = resource
@@ -134,9 +138,11 @@ class Directory:
 
     # -- groups ------------------------------------------------------------------------
 
-    def insert_group(self, resource: dict[str, Any], rid: str | None = None) -> dict[str, Any]:
+    def insert_group(
+        self, resource: dict[str, Any], rid: str | None = None, *, copy: bool = True
+    ) -> dict[str, Any]:
         rid = rid or str(resource.get("id") or "") or self.new_id()
-        resource = jcopy(resource)
+        resource = jcopy(resource) if copy else resource
         resource.setdefault("schemas", [CORE_GROUP])
         members = resource.pop("members", None) or []
         self._stamp(rid, resource, "Group", created=True)
@@ -146,9 +152,11 @@ class Directory:
         self.set_members(rid, members, touch=False)
         return resource
 
-    def replace_group(self, rid: str, resource: dict[str, Any]) -> dict[str, Any]:
+    def replace_group(
+        self, rid: str, resource: dict[str, Any], *, copy: bool = True
+    ) -> dict[str, Any]:
         old = self.groups[rid]
-        resource = jcopy(resource)
+        resource = jcopy(resource) if copy else resource
         members = resource.pop("members", None) or []
         resource["meta"] = dict(old.get("meta") or {})
         resource["members"] = old.get("members", [])
