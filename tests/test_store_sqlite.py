@@ -6,6 +6,8 @@ import datetime as dt
 import multiprocessing
 import pickle
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -213,3 +215,42 @@ def test_store_pickles_as_its_settings(tmp_path: Path) -> None:
     assert [r.key for r in copy.outbox()] == ["1"]
     copy.enqueue("user", "2")
     assert [r.key for r in store.outbox()] == ["1", "2"]
+
+
+_CRASHER = r"""
+import os, sys
+from scimsync import SQLiteStore
+store = SQLiteStore(sys.argv[1])
+items = store.claim("doomed", 100, float(sys.argv[2]))
+print(len(items), flush=True)
+os._exit(3)  # die holding the leases: no complete, no release, no close
+"""
+
+
+def test_rows_of_a_crashed_process_come_back(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = SQLiteStore(path)
+    for i in range(10):
+        store.enqueue("user", str(i))
+    # a worker that dies with a long lease: its rows stay leased...
+    run = subprocess.run(
+        [sys.executable, "-c", _CRASHER, str(path), "3600"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 3, run.stderr
+    assert run.stdout.strip() == "10"
+    assert store.claim("survivor", 100, 60) == []
+    assert store.outbox_counts()["leased"] == 10
+    # ...and one with a lease that has run out: every row comes back, none lost
+    for item in store.outbox():
+        assert item.lease_owner == "doomed"
+    later = dt.datetime.now(UTC) + dt.timedelta(hours=2)
+    survivor = SQLiteStore(path, clock=lambda: later)  # the hour has passed
+    back = survivor.claim("survivor", 100, 60)
+    assert sorted(int(i.key) for i in back) == list(range(10))
+    assert all(i.attempts == 2 for i in back)
+    assert all(survivor.complete(i) for i in back)
+    assert store.outbox() == []
