@@ -32,6 +32,7 @@ import attrs
 import requests
 import requests.adapters
 
+from scimsync._filter import Filter
 from scimsync._resources import (
     Group,
     ListResponse,
@@ -374,7 +375,7 @@ def _quote_id(resource_id: Any, what: str) -> str:
     return quote(resource_id, safe="")
 
 
-def _filter_text(flt: Any) -> str | None:
+def _filter_text(flt: Filter | str | None) -> str | None:
     if flt is None:
         return None
     text = str(flt)
@@ -1115,7 +1116,11 @@ class ResourceEndpoint(Generic[T]):
         return pagination
 
     def pages_raw(
-        self, filter: Any = None, *, page_size: int = 100, pagination: Pagination = "index"
+        self,
+        filter: Filter | str | None = None,
+        *,
+        page_size: int = 100,
+        pagination: Pagination = "index",
     ) -> Iterator[dict[str, Any]]:
         """Lazily fetch ListResponse pages as wire dicts (see :meth:`pages`)."""
         if not isinstance(page_size, int) or page_size < 1:
@@ -1209,7 +1214,11 @@ class ResourceEndpoint(Generic[T]):
             cursor = nxt
 
     def list_raw(
-        self, filter: Any = None, *, page_size: int = 100, pagination: Pagination = "index"
+        self,
+        filter: Filter | str | None = None,
+        *,
+        page_size: int = 100,
+        pagination: Pagination = "index",
     ) -> Iterator[dict[str, Any]]:
         """Lazily iterate over matching resources as wire dicts."""
         pages = self.pages_raw(filter, page_size=page_size, pagination=pagination)
@@ -1221,7 +1230,11 @@ class ResourceEndpoint(Generic[T]):
         return items()
 
     def pages(
-        self, filter: Any = None, *, page_size: int = 100, pagination: Pagination = "index"
+        self,
+        filter: Filter | str | None = None,
+        *,
+        page_size: int = 100,
+        pagination: Pagination = "index",
     ) -> Iterator[Any]:
         """Lazily fetch pages as ``ListResponse`` models.
 
@@ -1238,13 +1251,17 @@ class ResourceEndpoint(Generic[T]):
             yield self._client._parse_model(list_type, page, "GET", self.path, 200)
 
     def list(
-        self, filter: Any = None, *, page_size: int = 100, pagination: Pagination = "index"
+        self,
+        filter: Filter | str | None = None,
+        *,
+        page_size: int = 100,
+        pagination: Pagination = "index",
     ) -> Iterator[T]:
         """Lazily iterate over matching resources as models (see :meth:`pages`)."""
         for data in self.list_raw(filter, page_size=page_size, pagination=pagination):
             yield self._from_wire(data, "GET", self.path, 200)
 
-    def find_raw(self, filter: Any) -> dict[str, Any] | None:
+    def find_raw(self, filter: Filter | str) -> dict[str, Any] | None:
         """The first resource matching ``filter`` (one request), or ``None``."""
         if filter is None:
             raise ValueError(f"{self.model_name}.find: a filter is required")
@@ -1252,7 +1269,7 @@ class ResourceEndpoint(Generic[T]):
             return data
         return None
 
-    def find(self, filter: Any) -> T | None:
+    def find(self, filter: Filter | str) -> T | None:
         """The first resource matching ``filter`` (e.g. ``userName eq "x"``), or ``None``."""
         data = self.find_raw(filter)
         if data is None:
