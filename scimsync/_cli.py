@@ -548,6 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=_HelpFormatter,
         parents=[common],
+        epilog=EXIT_CODES_HELP,
     )
     p.add_argument(
         "--workdir",
@@ -969,22 +970,22 @@ def _progress_from_signals(prov: Any, target: str, progress: Progress) -> Iterat
 
 
 def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
-    """``scimsync import``: adopt existing remote objects (adoption report)."""
-    from scimsync import _reconcile
+    """``scimsync import``: adopt existing remote objects (the adoption report).
 
-    fn = getattr(_reconcile, "import_remote", None)
-    if fn is None:
-        raise CommandError("import is not available in this version of scimsync", ExitCode.USAGE)
+    Exit 1 when the import was partial, an object failed, or matches conflicted.
+    """
+    from scimsync._import import import_remote
+
     prov = ctx.provisioner()
     worst = ExitCode.OK
     for name in ctx.targets():
-        kwargs: dict[str, Any] = {}
-        if args.dry_run:
-            kwargs["dry_run"] = True
-        result = fn(prov, name, **kwargs)
+        ctx.console.info(f"Importing from target {ctx.console.style(name, 'bold')}...")
+        result = import_remote(prov, name, dry_run=args.dry_run)
         ctx.console.print(str(result))
         code = run_exit_code(result)
-        if code == ExitCode.PARTIAL and getattr(result, "status", "complete") != "complete":
+        if code == ExitCode.OK and result.counts.get("conflicts"):
+            code = ExitCode.PARTIAL
+        if code == ExitCode.PARTIAL and result.status != "complete":
             code = _connection_or(ctx, name, code)
         worst = max(worst, code)
     return worst
