@@ -9,6 +9,9 @@ from __future__ import annotations
 
 # --- each part adds its own import block below; keep __all__ sorted ---
 from scimsync._client import ConnectionResult, Exchange, RetryPolicy, ScimClient
+
+# --- configuration file and the scimsync command (CLI part) ---
+from scimsync._config import Config, ConfigFileError, load_config
 from scimsync._diff import diff_members, diff_resource, representation_hash
 
 # --- automatic and scheduled modes, import (modes part) ---
@@ -112,6 +115,8 @@ __all__ = [
     "Backoff",
     "BulkConfig",
     "CSVSource",
+    "Config",
+    "ConfigFileError",
     "ConfigurationError",
     "ConflictError",
     "ConnectionFailedError",
@@ -200,6 +205,7 @@ __all__ = [
     "from_wire",
     "get_profile",
     "import_remote",
+    "load_config",
     "plan",
     "quote_filter_value",
     "reconcile",
