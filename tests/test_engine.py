@@ -293,6 +293,19 @@ class TestUsers:
         assert env.remote_user(rid)["displayName"] == "Ada Lovelace"
         assert prov.sync_user("1").exchanges == []
 
+    def test_invalid_change_to_a_linked_user_is_not_sent(self, env):
+        u = env.source.add_user("1", env.name("ada"))
+        prov = env.provisioner()
+        rid = prov.sync_user("1").remote_id
+        u.username = ""
+        with pytest.raises(SyncFailedError) as info:
+            prov.sync_user("1")
+        assert "user 1" in str(info.value)
+        assert "userName" in str(info.value)
+        assert info.value.trace.exchanges == []
+        assert env.remote_user(rid)["userName"] == env.name("ada")
+        assert env.store.get_link("t", "user", "1").display == env.name("ada")
+
     def test_invalid_user_names_key_and_attribute_and_batch_goes_on(self, env):
         env.source.add_user("1", env.name("ada"))
         env.source.add_user("2", "")  # no userName

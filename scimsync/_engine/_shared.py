@@ -117,9 +117,9 @@ class FlowBase:
         return dict(rep)
 
     def _prepare(self, job: Job, rep: dict[str, Any]) -> dict[str, Any]:
-        profile = job.target.profile
+        """The profile's fixes (missing-names policy) without validation."""
         if job.kind == "user":
-            rep, _problems = profile.check_user(rep, job.key)
+            rep = job.target.profile.prepare_user(rep)
         return dict(rep)
 
     def _validate(self, job: Job, rep: dict[str, Any]) -> dict[str, Any]:

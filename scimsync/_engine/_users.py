@@ -53,12 +53,15 @@ class UserFlow(FlowBase):
         mapping = t.user_mapping
         for_create = link is None
         rep = self._build(job, mapping, obj, for_create=for_create)
-        rep = self._validate(job, rep)
-        trace.display = rep.get("userName") or trace.display
-
         if link is not None:
+            # Validated only if there is something to send (an unchanged user was valid
+            # when it was last pushed): see _update_linked.
+            rep = self._prepare(job, rep)
+            trace.display = rep.get("userName") or trace.display
             self._update_linked(job, link, obj, rep)
         else:
+            rep = self._validate(job, rep)
+            trace.display = rep.get("userName") or trace.display
             self._create_or_adopt(job, obj, rep)
 
     # ------------------------------------------------------------------ scope
@@ -230,6 +233,7 @@ class UserFlow(FlowBase):
         if ops == [] and not reactivate:
             job.trace.step("diff", True, "no changes since the last push")
             job.done("unchanged", "none", "already in step; nothing sent", remote_id=link.remote_id)
+        rep = self._validate(job, rep)
         job.trace.step("diff", True, ops_text(ops), ops)
         self._gate(job, "update", "update_user", "update_users", link.remote_id)
         if job.dry_run:
