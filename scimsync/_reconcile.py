@@ -639,12 +639,15 @@ class _Reconciler:
                 self._read_target(kind)
         user_links = self._load_links("user")
         users = self._source_keys("user")
-        self._reconcile_kind("user", users, user_links)
+        touched = self._reconcile_kind("user", users, user_links)
         group_links = self._load_links("group")
         if self.mode == "deep" and self.memberships and self.t.toggles.membership:
             self._check_memberships(group_links)
         groups = self._source_keys("group")
-        self._reconcile_kind("group", groups, group_links)
+        if groups or group_links:
+            if touched:  # users were synced: groups must see their new links
+                user_links = self._load_links("user")
+            self._reconcile_kind("group", groups, group_links, user_links)
         if self.mode == "deep":
             self._handle_orphans()
         if not self.source_complete or not self.target_complete:
@@ -874,8 +877,14 @@ class _Reconciler:
 
     # ------------------------------------------------------------------ one kind
 
-    def _reconcile_kind(self, kind: str, keys: list[str], links: dict[str, _LinkInfo]) -> None:
-        user_links = self._load_links("user") if kind == "group" else None
+    def _reconcile_kind(
+        self,
+        kind: str,
+        keys: list[str],
+        links: dict[str, _LinkInfo],
+        user_links: dict[str, _LinkInfo] | None = None,
+    ) -> bool:
+        """Decide and hand over the keys of one kind; ``True`` if any was synced."""
         to_sync: list[str] = []
         deprovision: list[str] = []
         unchanged = 0
@@ -925,6 +934,7 @@ class _Reconciler:
         self.counts["unchanged"] += unchanged
         self.plan.unchanged += unchanged
         self._apply(kind, to_sync, deprovision, links)
+        return bool(to_sync or deprovision)
 
     def _vanished(self, kind: str, info: _LinkInfo) -> bool:
         return (

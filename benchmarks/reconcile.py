@@ -1,0 +1,207 @@
+"""Reconcile costs: incremental and deep runs over unchanged users, and planning memory.
+
+Usage::
+
+    .venv/bin/python benchmarks/reconcile.py           # 10,000 users; memory at 100,000
+    .venv/bin/python benchmarks/reconcile.py --quick   # 2,000 users; memory at 10,000
+
+Stages:
+
+* **setup**: an AWS emulator in its own process (no latency); the users are created by
+  an initial deep reconcile (not timed here: see initial_sync.py).
+* **incremental**, nothing changed: requests sent (goal 0) and seconds.
+  Baseline, same run: mapping + validating + hashing every user by hand (the least work
+  any change detection over the source must do), so the ratio is reconcile's overhead.
+* **deep**, nothing changed: list requests (goal: users / page size) and seconds.
+  Baseline, same run: the bare paged read of /Users with the same client
+  (``list(client.users.list_raw(pagination="cursor"))``).
+* **planning memory**: ``plan(mode="deep")`` and ``plan(mode="incremental")`` over
+  ``--memory-users`` users (100,000), all linked and unchanged, each in a fresh process
+  whose peak RSS growth during the plan is reported (Linux VmHWM, reset just before the
+  plan; the source's own objects are allocated before and not counted). The emulator
+  seeds itself in its own process. Goal < 200 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _modes_common import EmulatorProcess, env_note, make_users, provisioner, seeded_reps
+
+from scimsync import (
+    AWS,
+    IterableSource,
+    Link,
+    Provisioner,
+    RetryPolicy,
+    ScimClient,
+    SQLiteStore,
+    Target,
+    plan,
+    reconcile,
+    representation_hash,
+)
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def speed(n_users: int) -> None:
+    users = make_users(n_users)
+    with EmulatorProcess("aws", 0.0) as emu:
+        prov = provisioner(emu.client(), users, [], concurrency=8)
+        first = reconcile(prov, "t", mode="deep")
+        assert first.counts.get("created") == n_users, first
+        t = prov.targets[0]
+
+        def by_hand():
+            for u in users:
+                rep = t.user_mapping.build(u, u["id"], for_create=False)
+                rep, _ = t.profile.check_user(rep, u["id"])
+                representation_hash(rep)
+
+        _, base_inc = timed(by_hand)
+        inc, inc_s = timed(lambda: reconcile(prov, "t", mode="incremental"))
+        client = emu.client(retry=RetryPolicy())
+        before = client.request_count
+        _pages, base_deep = timed(lambda: list(client.users.pages_raw(pagination="cursor")))
+        raw_pages = client.request_count - before
+        deep, deep_s = timed(lambda: reconcile(prov, "t", mode="deep"))
+
+    page = AWS.page_size
+    print(f"  {'stage':<48}{'value':>12}{'goal':>12}")
+    rows = [
+        (f"incremental, {n_users} unchanged: requests", f"{inc.requests}", "0"),
+        ("incremental: seconds", f"{inc_s:.2f}", ""),
+        ("  baseline map+validate+hash by hand: seconds", f"{base_inc:.2f}", ""),
+        ("  incremental / baseline", f"{inc_s / base_inc:.2f}x", ""),
+        ("  incremental: users per second", f"{n_users / inc_s:.0f}", ""),
+        (f"deep, {n_users} unchanged: requests", f"{deep.requests}", ""),
+        ("deep: list requests (users + groups)", f"{deep.requests}", f"~{n_users // page + 1}"),
+        ("deep: seconds", f"{deep_s:.2f}", ""),
+        ("  baseline bare paged read of /Users: seconds", f"{base_deep:.2f}", ""),
+        ("  baseline pages", f"{raw_pages}", ""),
+        ("  deep / baseline", f"{deep_s / base_deep:.2f}x", ""),
+    ]
+    assert inc.counts == {"unchanged": n_users}, inc.counts
+    assert deep.counts == {"unchanged": n_users}, deep.counts
+    for name, value, goal in rows:
+        print(f"  {name:<48}{value:>12}{goal:>12}")
+
+
+def memory(n_users: int) -> None:
+    """Peak memory of plan(deep) and plan(incremental) over n_users linked, unchanged users.
+
+    The emulator seeds itself in its own process; the links are written here; each plan
+    runs in a fresh child process that reports its peak RSS growth (VmHWM, reset just
+    before the plan) so nothing but planning is counted, at full speed.
+    """
+    db = Path(tempfile.mkdtemp(prefix="scimsync-bench-")) / "state.db"
+    with EmulatorProcess("aws", 0.0, seed=n_users) as emu:
+        store = SQLiteStore(db)
+        batch = []
+        for u, rep, rid in zip(make_users(n_users), seeded_reps(n_users), emu.ids, strict=True):
+            batch.append(
+                Link(
+                    target="t",
+                    kind="user",
+                    key=u["id"],
+                    remote_id=rid,
+                    last_rep=rep,
+                    last_hash=representation_hash(rep),
+                    display=rep["userName"],
+                )
+            )
+            if len(batch) >= 5_000:
+                store.save_links(batch)
+                batch = []
+        store.save_links(batch)
+        store.close()
+        for mode in ("deep", "incremental"):
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--measure-plan",
+                    str(db),
+                    emu.base_url,
+                    str(n_users),
+                    mode,
+                ],
+                env={**os.environ, "SCIM_TOKEN": emu.token},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(
+                f"  plan({mode}) of {n_users} users: peak RSS growth {r['peak'] / 1e6:.0f} MB "
+                f"({r['peak'] / n_users:.0f} bytes/user), {r['secs']:.1f} s, "
+                f"{r['requests']} requests (goal < 200 MB)"
+            )
+
+
+def _rss() -> tuple[int, int]:
+    """(VmRSS, VmHWM) of this process, in bytes (Linux)."""
+    vals = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                k, v = line.split(":", 1)
+                vals[k] = int(v.split()[0]) * 1024
+    return vals["VmRSS"], vals["VmHWM"]
+
+
+def measure_plan(db: str, base_url: str, n_users: int, mode: str) -> None:
+    users = make_users(n_users)
+    client = ScimClient(base_url, os.environ["SCIM_TOKEN"], retry=RetryPolicy())
+    prov = Provisioner(
+        source=IterableSource(users),
+        store=SQLiteStore(db),
+        targets=[Target(name="t", client=client, profile=AWS)],
+    )
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")  # reset VmHWM to the current RSS
+    base, _ = _rss()
+    t0 = time.perf_counter()
+    p = plan(prov, "t", mode=mode)
+    secs = time.perf_counter() - t0
+    _, peak = _rss()
+    assert p.unchanged == n_users, (p.counts(), p.reasons)
+    assert not p.actions, (p.counts(), p.reasons)
+    print(json.dumps({"peak": peak - base, "secs": secs, "requests": client.request_count}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--users", type=int, default=None)
+    ap.add_argument("--memory-users", type=int, default=None)
+    ap.add_argument("--measure-plan", nargs=4, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.measure_plan:
+        db, base_url, n, mode = args.measure_plan
+        measure_plan(db, base_url, int(n), mode)
+        return
+    n = args.users or (2_000 if args.quick else 10_000)
+    m = args.memory_users or (10_000 if args.quick else 100_000)
+    print(f"reconcile benchmark ({env_note()})")
+    speed(n)
+    memory(m)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
