@@ -280,8 +280,7 @@ def run_demo(
     from scimsync._engine import Policies, Provisioner, Scope, Target
     from scimsync._mapping import GroupMapping, UserMapping
     from scimsync._store import SQLiteStore
-    from scimsync.profiles import get_profile
-    from scimsync.profiles._base import MissingNames
+    from scimsync.profiles import MissingNames, get_profile
     from scimsync.testing import EmulatorServer
 
     c = console
