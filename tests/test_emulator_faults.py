@@ -179,3 +179,20 @@ def test_clear_faults_forgets_queued_faults(scim_server):
     scim_server.fail_next(500, times=5)
     scim_server.clear_faults()
     assert Api(scim_server).get("/Users").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"error_rate": 1.5}, "FaultConfig.error_rate must be between 0 and 1"),
+        ({"drop_rate": -0.1}, "FaultConfig.drop_rate must be between 0 and 1"),
+        ({"latency": -1}, "FaultConfig.latency must be >= 0"),
+        ({"rate_limit": 0}, "FaultConfig.rate_limit must be > 0"),
+        ({"down_mode": "refuse"}, "FaultConfig.down_mode must be one of"),
+    ],
+)
+def test_bad_fault_settings_are_named(scim_server, changes, message):
+    with pytest.raises(ValueError, match=message):
+        FaultConfig(**changes)
+    with pytest.raises(ValueError, match=message):
+        scim_server.set_faults(**changes)

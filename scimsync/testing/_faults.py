@@ -9,11 +9,31 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
 __all__ = ["FaultConfig", "FaultDecision", "FaultState", "ForcedFault"]
+
+
+def _non_negative(attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and value < 0:
+        raise ValueError(f"FaultConfig.{attribute.name} must be >= 0, got {value!r}")
+
+
+def _positive(attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise ValueError(f"FaultConfig.{attribute.name} must be > 0 (or None), got {value!r}")
+
+
+def _probability(attribute: attrs.Attribute[Any], value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"FaultConfig.{attribute.name} must be between 0 and 1, got {value!r}")
+
+
+def _one_of(attribute: attrs.Attribute[Any], value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"FaultConfig.{attribute.name} must be one of {choices}, got {value!r}")
 
 
 @attrs.define
@@ -48,18 +68,24 @@ class FaultConfig:
         seed: seed of the random generator used for jitter, errors and drops.
     """
 
-    latency: float = 0.0
-    latency_jitter: float = 0.0
-    rate_limit: float | None = None
-    rate_burst: int | None = None
-    retry_after: float | None = None
-    error_rate: float = 0.0
+    latency: float = attrs.field(default=0.0, validator=lambda i, a, v: _non_negative(a, v))
+    latency_jitter: float = attrs.field(default=0.0, validator=lambda i, a, v: _non_negative(a, v))
+    rate_limit: float | None = attrs.field(default=None, validator=lambda i, a, v: _positive(a, v))
+    rate_burst: int | None = attrs.field(default=None, validator=lambda i, a, v: _positive(a, v))
+    retry_after: float | None = attrs.field(
+        default=None, validator=lambda i, a, v: _non_negative(a, v)
+    )
+    error_rate: float = attrs.field(default=0.0, validator=lambda i, a, v: _probability(a, v))
     error_statuses: tuple[int, ...] = (500,)
-    drop_rate: float = 0.0
-    drop_phase: Literal["request", "response"] = "request"
+    drop_rate: float = attrs.field(default=0.0, validator=lambda i, a, v: _probability(a, v))
+    drop_phase: Literal["request", "response"] = attrs.field(
+        default="request", validator=lambda i, a, v: _one_of(a, v, ("request", "response"))
+    )
     down: bool = False
     down_status: int = 503
-    down_mode: Literal["status", "reset"] = "status"
+    down_mode: Literal["status", "reset"] = attrs.field(
+        default="status", validator=lambda i, a, v: _one_of(a, v, ("status", "reset"))
+    )
     seed: int | None = 0
 
 
