@@ -4,7 +4,10 @@ Run:  .venv/bin/python benchmarks/emulator_throughput.py [--quick] [--clients N]
 
 The baseline is a stdlib ``ThreadingHTTPServer`` that answers every request with a
 fixed small JSON body (same HTTP/1.1 keep-alive, TCP_NODELAY and single-write response
-as the emulator), measured in the same run by the same clients. Clients are separate
+as the emulator), measured in the same run by the same clients, in short runs alternating with each
+scenario (medians are kept, so a change in machine load skews the ratios less). Besides
+requests per second it prints the servers' CPU time per request (the servers run in the
+benchmark's process, the clients in others), which load disturbs much less. Clients are separate
 processes, each with one keep-alive ``http.client`` connection, sending requests back to
 back for a fixed time. The figure that matters is the ratio emulator/baseline: how much
 of the HTTP stack's capacity the emulator's own work (auth, routing, validation, JSON,
@@ -22,6 +25,7 @@ import argparse
 import http.client
 import json
 import socket
+import statistics
 import sys
 import threading
 import time
@@ -111,12 +115,20 @@ def measure(
     method: str,
     path: str,
     seconds: float,
-) -> tuple[float, int]:
+) -> tuple[float, int, float]:
+    """(requests/s, failures, server CPU microseconds per request) for one timed run.
+
+    The servers run in this process and the clients in others, so this process's CPU
+    time is the servers' work: a figure that machine load disturbs much less than rps.
+    """
     jobs = [(url, token, method, path, seconds, i) for i in range(clients)]
+    cpu0 = time.process_time()
     results = list(pool.map(_client, jobs))
-    rps = sum(ok / elapsed for ok, _, elapsed in results)
+    cpu = time.process_time() - cpu0
+    ok = sum(r[0] for r in results)
+    rps = sum(ok_ / elapsed for ok_, _, elapsed in results)
     failed = sum(f for _, f, _ in results)
-    return rps, failed
+    return rps, failed, cpu / max(ok, 1) * 1e6
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,10 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=baseline.serve_forever, daemon=True).start()
     baseline_url = f"http://127.0.0.1:{baseline.server_address[1]}/scim/v2"
 
-    rows: list[tuple[str, float, int]] = []
+    # The machine may be shared and its load may change during the run: each scenario
+    # alternates short runs with the baseline (``rounds`` pairs) and keeps the medians.
+    rounds = 3 if args.quick else 5
+    slot = seconds / rounds
+    rows: list[tuple[str, float, float, float, float, int]] = []
     with ProcessPoolExecutor(max_workers=args.clients) as pool:
         measure(pool, args.clients, baseline_url, "x", "GET", "/Users/x", 0.2)  # warm the pool
-        base_rps, _ = measure(pool, args.clients, baseline_url, "x", "GET", "/Users/x", seconds)
         for profile in ("aws", "generic"):
             with EmulatorServer(profile, log_limit=1000) as server:  # type: ignore[arg-type]
                 for i in range(1000):
@@ -152,21 +167,43 @@ def main(argv: list[str] | None = None) -> int:
                     ("GET /Users?filter (1000 users)", "GET", f"/Users?filter={flt}"),
                 ]
                 for label, method, path in scenarios:
-                    rps, failed = measure(
-                        pool, args.clients, server.base_url, server.token, method, path, seconds
+                    base, emu, failed = [], [], 0
+                    for _ in range(rounds):
+                        base.append(
+                            measure(pool, args.clients, baseline_url, "x", "GET", "/Users/x", slot)
+                        )
+                        run = measure(
+                            pool, args.clients, server.base_url, server.token, method, path, slot
+                        )
+                        emu.append(run)
+                        failed += run[1]
+                    rows.append(
+                        (
+                            f"{profile:7s} {label}",
+                            statistics.median(r[0] for r in emu),
+                            statistics.median(r[0] for r in base),
+                            statistics.median(r[2] for r in emu),
+                            statistics.median(r[2] for r in base),
+                            failed,
+                        )
                     )
-                    rows.append((f"{profile:7s} {label}", rps, failed))
     baseline.shutdown()
 
     print(
-        f"emulator throughput: {args.clients} client processes, {seconds:g} s per scenario, {sys.platform}"
+        f"emulator throughput: {args.clients} client processes, {rounds} alternating "
+        f"{slot:.2g} s runs per scenario (medians), {sys.platform}"
     )
-    print(f"{'scenario':45s} {'req/s':>9s} {'vs baseline':>12s}")
-    print(f"{'baseline (stdlib server, fixed body)':45s} {base_rps:9.0f} {1.0:12.2f}")
-    for label, rps, failed in rows:
+    print(
+        f"{'scenario':38s} {'req/s':>7s} {'base':>7s} {'ratio':>6s}   "
+        f"{'cpu us/req':>10s} {'base':>6s} {'x':>5s}"
+    )
+    for label, rps, base_rps, cpu, base_cpu, failed in rows:
         note = f"  ({failed} non-2xx!)" if failed else ""
-        print(f"{label:45s} {rps:9.0f} {rps / base_rps:12.2f}{note}")
-    return 1 if any(f for _, _, f in rows) else 0
+        print(
+            f"{label:38s} {rps:7.0f} {base_rps:7.0f} {rps / base_rps:6.2f}   "
+            f"{cpu:10.0f} {base_cpu:6.0f} {cpu / base_cpu:5.1f}{note}"
+        )
+    return 1 if any(f for *_, f in rows) else 0
 
 
 if __name__ == "__main__":
