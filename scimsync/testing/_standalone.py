@@ -40,17 +40,24 @@ def build_parser(prog: str = "python -m scimsync.testing") -> argparse.ArgumentP
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
     """Start the emulator, print its base URL on the first line, serve until stopped.
+
+    Never raises ``SystemExit``: ``--help`` and usage errors return their status.
 
     Args:
         argv: command-line arguments (default: ``sys.argv[1:]``).
+        prog: program name for usage messages (``scimsync emulator`` from the CLI).
 
     Returns:
-        The process exit status (0 after Ctrl-C/SIGTERM, 2 on bad arguments).
+        The process exit status: 0 after Ctrl-C/SIGTERM or ``--help``, 1 if the port
+        cannot be bound, 2 on bad arguments.
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser = build_parser(prog) if prog else build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         server = EmulatorServer(
             args.profile,
@@ -61,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
             etag=args.etag,
         )
     except ValueError as exc:
-        parser.error(str(exc))
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
     try:
         server.start()
     except OSError as exc:
