@@ -53,6 +53,7 @@ class Scheduler:
         target: the target name (``None``: the provisioner's only/first target).
         mode: ``"incremental"`` or ``"deep"``.
         dry_run: plan only, change nothing.
+        orphans: the :class:`~scimsync.OrphanPolicy` (or action name) for deep runs.
         run_at_start: run once as soon as :meth:`start` is called.
         job: run this callable instead of ``reconcile`` (for custom jobs; it is called
             with no arguments).
@@ -70,6 +71,7 @@ class Scheduler:
         target: str | None = None,
         mode: str = "incremental",
         dry_run: bool = False,
+        orphans: Any = None,
         run_at_start: bool = False,
         job: Callable[[], Any] | None = None,
         clock: Callable[[], datetime] | None = None,
@@ -102,6 +104,7 @@ class Scheduler:
         self.target = target
         self.mode = mode
         self.dry_run = dry_run
+        self.orphans = orphans
         self.run_at_start = run_at_start
         self._job = job
         self._clock = clock or (lambda: datetime.now(timezone.utc))
@@ -174,7 +177,22 @@ class Scheduler:
         from scimsync._reconcile import reconcile
 
         assert self.provisioner is not None
-        return reconcile(self.provisioner, self.target, mode=self.mode, dry_run=self.dry_run)
+        summary = reconcile(
+            self.provisioner,
+            self.target,
+            mode=self.mode,
+            dry_run=self.dry_run,
+            orphans=self.orphans,
+        )
+        if summary.status != "complete":
+            log.warning(
+                "scheduled %s reconcile of %s ended %s: %s",
+                self.mode,
+                summary.target,
+                summary.status,
+                "; ".join(summary.reasons) or "no reason given",
+            )
+        return summary
 
     def _record_failure(self, exc: BaseException, duration: float) -> None:
         if self.provisioner is None:
