@@ -147,11 +147,14 @@ _ADDRESS_PARTS = (
 _ENTERPRISE_STRINGS = ("employeeNumber", "costCenter", "organization", "division", "department")
 
 #: [DOC, §4.2] the filter shapes ListUsers / ListGroups accept (attribute sets, any order).
+#: ``id`` alone on /Users: "though valid, should be avoided" [DOC, §4.2]; on /Groups only
+#: ``id`` + ``members`` is documented, so ``id`` alone is refused there [CHOICE].
 USER_FILTERS = (
     frozenset({"username"}),
     frozenset({"externalid"}),
     frozenset({"groups.value"}),
     frozenset({"id", "manager"}),
+    frozenset({"id"}),
 )
 GROUP_FILTERS = (
     frozenset({"displayname"}),
@@ -844,6 +847,8 @@ class AwsProfile(ProfileBase):
             user = pool.get(by["id"])
             if user is None:
                 return []
+            if "manager" not in by:
+                return [user]
             manager = (user.get(ENTERPRISE_USER) or {}).get("manager") or {}
             return [user] if manager.get("value") == by["manager"] else []
         groups = self.dir.groups
