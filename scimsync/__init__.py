@@ -40,7 +40,15 @@ from scimsync._mapping import (
     source,
     template,
 )
-from scimsync._reconcile import OrphanPolicy, Plan, PlannedAction, RunSummary, plan, reconcile
+from scimsync._reconcile import (
+    OrphanPolicy,
+    Plan,
+    PlannedAction,
+    RunSummary,
+    approve_orphan,
+    plan,
+    reconcile,
+)
 
 # --- store, reports, sources (state store part) ---
 from scimsync._reports import Outcome, Reports
@@ -197,6 +205,7 @@ __all__ = [
     "UserMapping",
     "ValidationError",
     "__version__",
+    "approve_orphan",
     "computed",
     "const",
     "converter",

@@ -58,6 +58,8 @@ __all__ = [
     "Plan",
     "PlannedAction",
     "RunSummary",
+    "apply_orphan_pending",
+    "approve_orphan",
     "plan",
     "read_group_members",
     "reconcile",
@@ -462,6 +464,67 @@ def record_failed_run(
     rec = prov.store.start_run(name, mode)
     text = f"{type(error).__name__}: {error}"
     prov.store.finish_run(rec.id, "failed", {}, text[:2000])
+
+
+def approve_orphan(
+    provisioner: Provisioner, pending_id: int, *, by: str | None = None
+) -> ReportRecord:
+    """Approve an orphan delete that a deep reconcile held (deletion threshold) and apply it.
+
+    Held orphan deletes are pending actions with action ``delete_orphan_user`` /
+    ``delete_orphan_group`` whose ``key`` is the remote id (an orphan has no local key).
+    The remote object is deleted now (a 404 counts as done), the action is marked
+    ``applied`` and a ``deleted`` report record is stored and signalled.
+
+    Raises:
+        KeyError: no such pending action.
+        ValueError: it is not a pending orphan delete.
+        ScimHTTPError: the DELETE failed (the action stays ``approved``).
+
+    .. versionadded:: 0.1.0
+    """
+    return apply_orphan_pending(provisioner, pending_id, by=by)
+
+
+def apply_orphan_pending(
+    provisioner: Provisioner, pending: Any, *, by: str | None = None
+) -> ReportRecord:
+    """See :func:`approve_orphan`; ``pending`` is a ``PendingAction`` or its id."""
+    prov: Any = provisioner
+    store = prov.store
+    p = store.get_pending(pending) if isinstance(pending, int) else pending
+    if p is None:
+        raise KeyError(f"no pending action #{pending}")
+    if not str(p.action).startswith("delete_orphan_"):
+        raise ValueError(f"pending action #{p.id} ({p.action}) is not a held orphan delete")
+    if p.status not in ("pending", "approved"):
+        raise ValueError(f"pending action #{p.id} is already {p.status}")
+    t = prov.target(p.target)
+    store.set_pending_status(p.id, "approved", by)
+    ep = t.client.users if p.kind == "user" else t.client.groups
+    rid = p.remote_id or p.key
+    detail = f"orphan {p.kind} {rid} deleted after approval of pending action #{p.id}"
+    t0 = time.perf_counter()
+    try:
+        ep.delete(rid)
+    except NotFoundError:
+        detail += " (it was already gone)"
+    store.set_pending_status(p.id, "applied", by)
+    record = ReportRecord(
+        target=t.name,
+        kind=p.kind,
+        key=rid,
+        operation="delete",
+        outcome="deleted",
+        detail=detail,
+        duration_ms=round((time.perf_counter() - t0) * 1000, 3),
+    )
+    try:
+        record = store.add_report(record)
+    except Exception:
+        log.exception("could not record the approved orphan delete %s", rid)
+    _send_outcome(prov, record)
+    return record
 
 
 def read_group_members(target: Target, group_id: str) -> list[str]:

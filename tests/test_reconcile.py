@@ -16,7 +16,7 @@ from _modes_support import (
 
 from scimsync import signals
 from scimsync._engine import Policies
-from scimsync._reconcile import OrphanPolicy, plan, reconcile
+from scimsync._reconcile import OrphanPolicy, approve_orphan, plan, reconcile
 from scimsync.errors import ConfigurationError
 from scimsync.profiles import AWS, GENERIC
 from scimsync.testing import EmulatorServer
@@ -362,6 +362,15 @@ def test_orphan_deletes_count_toward_the_deletion_threshold(aws, src, tmp_path):
     assert len(held) == 6
     assert {p.remote_id for p in held} == {v["id"] for v in o.values()}
     assert all(p.action.startswith("delete_orphan_") for p in held)
+    # An admin approves one: it is deleted now, and marked applied.
+    target = next(p for p in held if p.remote_id == o["plain"]["id"])
+    record = approve_orphan(prov, target.id, by="admin")
+    assert str(record.outcome) == "deleted"
+    assert aws.get_user(o["plain"]["id"]) is None
+    assert prov.store.get_pending(target.id).status == "applied"
+    assert [(e.method, e.path) for e in writes(aws)] == [("DELETE", f"/Users/{o['plain']['id']}")]
+    with pytest.raises(ValueError, match="already applied"):
+        approve_orphan(prov, target.id)
 
 
 def test_ignore_policy_is_explicit_opt_in_for_delete():
