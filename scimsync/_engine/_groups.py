@@ -11,7 +11,7 @@ from scimsync._engine._shared import FlowBase, sorted_member_ids
 from scimsync._engine._users import ops_text
 from scimsync._filter import Filter, quote_filter_value
 from scimsync._store import Link
-from scimsync.errors import ConflictError, NotFoundError, ScimHTTPError, ValidationError
+from scimsync.errors import ConflictError, NotFoundError, ScimHTTPError
 
 if TYPE_CHECKING:
     pass
@@ -484,6 +484,3 @@ def _with_members(rep: Mapping[str, Any], ids: Any) -> dict[str, Any]:
     out = {k: v for k, v in rep.items() if k != "members"}
     out["members"] = [{"value": i} for i in sorted(set(ids))]
     return out
-
-
-_ = ValidationError

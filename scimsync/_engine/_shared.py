@@ -12,12 +12,10 @@ from scimsync._engine._run import DeferredDelete
 from scimsync._filter import Filter
 from scimsync._mapping import parse_path
 from scimsync._store import Link
-from scimsync._store._records import utcnow
 from scimsync.errors import (
     LinkConflictError,
     MalformedResponseError,
     NotFoundError,
-    Problem,
     ScimSyncError,
     ValidationError,
 )
@@ -416,6 +414,3 @@ class FlowBase:
 
 def _plural(kind: str) -> str:
     return "Users" if kind == "user" else "Groups"
-
-
-_ = (Problem, utcnow)

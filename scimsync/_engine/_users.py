@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import TYPE_CHECKING, Any
-
-import attrs
+from typing import Any
 
 from scimsync._engine._job import Job, project, strip_server_fields
-from scimsync._engine._shared import FlowBase, sorted_member_ids
+from scimsync._engine._shared import FlowBase
 from scimsync._store import Link
-from scimsync._store._records import utcnow
 from scimsync.errors import ConflictError, NotFoundError, ValidationError
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["UserFlow"]
 
@@ -364,6 +357,3 @@ def ops_text(ops: list[dict[str, Any]] | None) -> str:
         else:
             paths.append(str(p))
     return "changed " + ", ".join(dict.fromkeys(paths))
-
-
-_ = (dt, attrs, utcnow, sorted_member_ids)
