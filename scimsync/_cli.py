@@ -130,7 +130,12 @@ class _RedactingStream(io.TextIOBase):
         self._redact = redact
 
     def write(self, s: str) -> int:
-        self._inner.write(self._redact(s))
+        text = self._redact(s)
+        try:
+            self._inner.write(text)
+        except UnicodeEncodeError:  # a terminal that cannot show every name: degrade, not die
+            enc = self.encoding
+            self._inner.write(text.encode(enc, "replace").decode(enc, "replace"))
         return len(s)
 
     def flush(self) -> None:
@@ -702,6 +707,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(out, err, quiet=args.quiet)
     _setup_logging(args, redactor, err)
     ctx = Context(args, console, redactor)
+    # Anything else that prints (a thread's traceback, a warning, a library) goes through
+    # the redactor too, for as long as the command runs.
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
     try:
         return int(args.handler(args, ctx))
     except CommandError as exc:
@@ -714,8 +723,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exit_code_for(exc)
         console.error(_describe_error(exc))
         return code
+    except Exception as exc:  # a bug: say so, through the redacting stream, never raw
+        import traceback
+
+        console.error(f"internal error: {type(exc).__name__}: {exc}")
+        if args.verbose:
+            err.write("".join(traceback.format_exception(exc)))
+        else:
+            console.err.write("  (run again with -v to see the traceback)\n")
+        return ExitCode.PARTIAL
     finally:
         ctx.close()
+        sys.stdout, sys.stderr = saved
 
 
 def _setup_logging(args: argparse.Namespace, redactor: Redactor, err: Stream) -> None:
@@ -1170,7 +1189,7 @@ def cmd_approvals_decide(args: argparse.Namespace, ctx: Context) -> int:
     item = store.get_pending(args.id)
     if item is None:
         raise CommandError(f"no held change with id {args.id}", ExitCode.USAGE)
-    if item.status != "pending" and not (item.status == "approved" and args.decision == "approve"):
+    if item.status != "pending":
         raise CommandError(f"held change {args.id} is already {item.status}", ExitCode.USAGE)
     by = args.by or os.environ.get("USER") or os.environ.get("USERNAME") or "cli"
     prov = ctx.provisioner(item.target)
@@ -1262,23 +1281,26 @@ def _dispatch_line(stats: Any, store: Any) -> str:
 
 
 def _build_schedulers(prov: Any, ctx: Context) -> list[Any]:
+    """One Scheduler per target and mode in ``[schedule]``."""
     sched = ctx.config.schedule
     if not sched.enabled:
         return []
+    import functools
+
+    from scimsync._reconcile import reconcile
     from scimsync._scheduler import Scheduler
 
     out = []
     for name in ctx.targets():
-        if sched.every is not None or sched.cron is not None:
-            out.append(
-                Scheduler(prov, every=sched.every, cron=sched.cron, target=name, mode="incremental")
-            )
-        if sched.deep_every is not None or sched.deep_cron is not None:
-            out.append(
-                Scheduler(
-                    prov, every=sched.deep_every, cron=sched.deep_cron, target=name, mode="deep"
-                )
-            )
+        orphans = ctx.config.target(name).orphans
+        for mode, every, cron in (
+            ("incremental", sched.every, sched.cron),
+            ("deep", sched.deep_every, sched.deep_cron),
+        ):
+            if every is None and cron is None:
+                continue
+            job = functools.partial(reconcile, prov, name, mode=mode, orphans=orphans)
+            out.append(Scheduler(prov, every=every, cron=cron, target=name, mode=mode, job=job))
     return out
 
 

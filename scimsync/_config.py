@@ -369,6 +369,9 @@ class Config:
         from scimsync import _sources
 
         cls: Any = _sources.CSVSource if sc.type == "csv" else _sources.JSONSource
+        for name, file in sc.files.items():
+            if not file.exists():
+                raise ConfigurationError(f"{self.path}: source.{name}: {file} does not exist")
         kwargs = dict(sc.options)
         for name, param in _SOURCE_FILES[sc.type].items():
             if name in sc.files:
@@ -629,6 +632,12 @@ class _Loader:
                 options={k: v for k, v in raw.items() if k not in ("type", "factory")},
             )
         file_keys = _SOURCE_FILES[typ]
+        if typ == "json" and "users" in raw and "path" not in raw:
+            raise self.problem(
+                "source.users",
+                'a json source reads one file: write path = "..." instead '
+                '(a document {"users": [...], "groups": [...]}, or JSON Lines)',
+            )
         cls_name = "CSVSource" if typ == "csv" else "JSONSource"
         params = _init_params("scimsync._sources", cls_name, skip=tuple(file_keys.values()))
         allowed = ["type", *file_keys, *(params or [])]
@@ -878,9 +887,7 @@ class _Loader:
         try:
             return get_profile(name)
         except (LookupError, ValueError, ConfigurationError) as exc:
-            known = _known_profiles()
-            extra = f"; known profiles: {', '.join(known)}" if known else ""
-            raise self.problem(f"{key}.profile", f"{_plain(exc)}{extra}") from None
+            raise self.problem(f"{key}.profile", _plain(exc)) from None
 
     def build_mapping(self, cls_name: str, key: str, raw: Any, profile: Any) -> Any:
         if not isinstance(raw, Mapping):
@@ -1254,21 +1261,6 @@ def _field_names(cls: Any) -> list[str] | None:
         return [f.alias or f.name for f in attrs.fields(cls) if f.init]
     names = _signature_names(cls)
     return [n for n in names if n != "self"] if names is not None else None
-
-
-def _known_profiles() -> list[str]:
-    try:
-        from scimsync import profiles
-    except ImportError:
-        return []
-    for attr in ("available_profiles", "profile_names", "list_profiles"):
-        fn = getattr(profiles, attr, None)
-        if callable(fn):
-            try:
-                return sorted(str(n) for n in fn())
-            except Exception:  # noqa: S112 - best effort for a hint
-                continue
-    return []
 
 
 def _import_object(path: Path, key: str, spec: str) -> Any:

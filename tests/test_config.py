@@ -361,3 +361,36 @@ def test_several_targets_need_target_to_pick_one(tmp_path: Path) -> None:
 )
 def test_parse_duration(value: object, seconds: float | None) -> None:
     assert parse_duration(value) == seconds
+
+
+def test_orphans_and_missing_names(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "concurrency = 2\n",
+        'concurrency = 2\nmissing_names = "fail"\norphans = "report"\n',
+    )
+    aws = load_config(write(tmp_path, text)).targets["aws"]
+    assert aws.profile.missing_names.mode == "fail"
+    assert aws.orphans.action == "report"
+    text = GOOD + (
+        '\n[targets.aws.orphans]\naction = "delete"\nignore_user_names = ["break-glass*"]\n'
+        '\n[targets.aws.missing_names]\nmode = "fill"\nfrom_attribute = "userName"\n'
+    )
+    aws = load_config(write(tmp_path, text)).targets["aws"]
+    assert aws.orphans.action == "delete"
+    assert aws.orphans.ignore_user_names == ("break-glass*",)
+    assert aws.profile.missing_names.mode == "fill"
+    got = problems(tmp_path, GOOD + '\n[targets.aws.orphans]\naction = "burn"\n')
+    assert [(k, "burn" in m) for _l, k, m in got] == [("targets.aws.orphans.action", True)]
+
+
+def test_json_source_and_missing_files(tmp_path: Path) -> None:
+    target = '[targets.t]\nurl = "https://x.example/v2"\ntoken_env = "A"\n'
+    got = problems(tmp_path, '[source]\ntype = "json"\nusers = "d.json"\n' + target)
+    assert got[0][:2] == (3, "source.users")
+    assert "write path" in got[0][2]
+    cfg = load_config(write(tmp_path, '[source]\ntype = "json"\npath = "d.json"\n' + target))
+    with pytest.raises(ConfigurationError, match=r"source\.path: .*d\.json does not exist"):
+        cfg.build_source()
+    (tmp_path / "d.json").write_text('{"users": [{"id": 1, "username": "a"}], "groups": []}')
+    src = cfg.build_source()
+    assert list(src.iter_user_keys()) == ["1"]
