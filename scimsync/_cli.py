@@ -1315,7 +1315,7 @@ def _run_emulator(argv: list[str]) -> int:
     except ImportError as exc:
         sys.stderr.write(f"scimsync: error: the emulator is not available: {exc}\n")
         return ExitCode.USAGE
-    return int(emulator_main(argv) or 0)
+    return int(emulator_main(argv, prog="scimsync emulator") or 0)
 
 
 def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:

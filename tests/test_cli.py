@@ -527,6 +527,7 @@ def test_emulator_command_serves_until_stopped(tmp_path: Path) -> None:
         check=False,
     )
     assert helped.returncode == 0
+    assert helped.stdout.startswith("usage: scimsync emulator")
     assert "--profile" in helped.stdout
 
 
