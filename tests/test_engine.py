@@ -377,6 +377,31 @@ class TestGroups:
             env.client.groups.get_raw(gid)
         assert env.store.get_link("t", "group", "g") is None
 
+    def test_group_after_a_member_user_was_deleted(self, env):
+        env.source.add_user("1", env.name("ada"))
+        env.source.add_user("2", env.name("grace"))
+        env.source.add_group("g", env.name("admins"), {"1", "2"})
+        prov = env.provisioner(policies=Policies(user_lifecycle="delete"))
+        gid = prov.sync_group("g").remote_id
+        u1 = env.store.get_link("t", "user", "1").remote_id
+        u2 = env.store.get_link("t", "user", "2").remote_id
+        del env.source.users["1"]
+        assert prov.sync_user("1").outcome == "deleted"
+        trace = prov.sync_group("g")  # must not get stuck on the deleted member
+        assert trace.ok, trace.format()
+        link = env.store.get_link("t", "group", "g")
+        assert [m["value"] for m in link.last_rep["members"]] == [u2]
+        if env.kind == "aws":
+            # AWS dropped the membership with the user; removing it would be a 400.
+            assert trace.exchanges == []
+            assert env.server.memberships()[gid] == {u2}
+        else:
+            # scim2-server keeps a dangling member: it is removed.
+            assert _removed_members(trace.exchanges[0].request_body["Operations"]) == [u1]
+            members = env.client.groups.get_raw(gid)["members"]
+            assert {m["value"] for m in members} == {u2}
+        assert prov.sync_group("g").exchanges == []
+
     def test_group_keep_policy_leaves_remote_group(self, env):
         env.source.add_group("g", env.name("keepers"))
         prov = env.provisioner(policies=Policies(group_lifecycle="keep"))

@@ -338,8 +338,34 @@ class GroupFlow(FlowBase):
         new_ids = old_ids if member_ids is None else member_ids
         adds = sorted(set(new_ids) - set(old_ids))
         removes = sorted(set(old_ids) - set(new_ids))
+        # A member id no longer linked to any user was deleted by us (or found gone). AWS
+        # drops the membership with the user and answers 400 to removing an unknown user:
+        # forget it without a request. RFC servers may keep a dangling member (scim2-server
+        # does): remove it as usual.
+        gone: list[str] = []
+        if not keeps_deleted_members(t.profile):
+            gone = [i for i in removes if self._store.get_link_by_remote(t.name, "user", i) is None]
+        if gone:
+            job.trace.step(
+                "diff",
+                True,
+                f"{len(gone)} member(s) no longer linked to a user (deleted): "
+                "forgotten without a request",
+            )
+            old_ids = [i for i in old_ids if i not in set(gone)]
+            removes = [i for i in removes if i not in set(gone)]
+            if member_ids is None:
+                new_ids = old_ids
         if ops == [] and not adds and not removes:
             job.trace.step("diff", True, "no changes since the last push")
+            if gone and not job.dry_run:
+                self._save_link(
+                    job,
+                    link.remote_id,
+                    _with_members(old_attrs, old_ids),
+                    origin=link.origin,
+                    link=link,
+                )
             job.done("unchanged", "none", "already in step; nothing sent", remote_id=link.remote_id)
         job.trace.step("diff", True, f"{ops_text(ops)}; members +{len(adds)} -{len(removes)}", ops)
 
@@ -427,6 +453,19 @@ class GroupFlow(FlowBase):
             )
             return
         job.done("updated", "update", "; ".join(notes), remote_id=link.remote_id)
+
+
+def keeps_deleted_members(profile: Any) -> bool:
+    """Whether a deleted user may stay listed in a group (so the engine removes it).
+
+    TODO(profiles owner): make this a Profile setting; until then it follows
+    :func:`member_removal_style`: profiles whose groups return members (RFC servers) may keep
+    dangling members, AWS drops them with the user and refuses to remove unknown users.
+    """
+    value = getattr(profile, "keeps_deleted_members", None)
+    if isinstance(value, bool):
+        return value
+    return member_removal_style(profile) == "filter_path"
 
 
 def member_removal_style(profile: Any) -> str:
