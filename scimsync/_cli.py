@@ -297,8 +297,10 @@ class Progress:
         self.console.out.flush()
 
     def finish(self) -> None:
-        """End the bar (newline on a terminal)."""
+        """End the bar: full (objects already in step send no signal), then a newline."""
         if self._active and self.console.tty:
+            if self.total:
+                self.done = max(self.done, self.total)
             self._draw()
             self.console.out.write("\n")
             self.console.out.flush()

@@ -20,6 +20,7 @@ import copy
 import csv
 import json
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -296,7 +297,10 @@ def run_demo(
     biggest = max(directory.groups.values(), key=lambda g: len(g["members"]))
 
     arrow, check, cross = c.sym("\u2192", "->"), c.sym("\u2714", "ok"), c.sym("\u2718", "FAILED")
-    server = EmulatorServer("aws").start()
+    # SCIMSYNC_DEMO_TOKEN, when set, is the emulator's token (the scimsync.toml the demo
+    # writes names that variable); otherwise the emulator makes up a random one.
+    token = os.environ.get("SCIMSYNC_DEMO_TOKEN", "").strip()
+    server = EmulatorServer("aws", tokens=[token] if token else None).start()
     store: Any = None
     try:
         if redactor is not None:

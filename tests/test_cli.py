@@ -605,6 +605,7 @@ def test_demo_runs_and_prints_its_summary(tmp_path: Path) -> None:
         timeout=120,
         check=False,
         cwd=tmp_path,
+        env=dict(os.environ, SCIMSYNC_DEMO_TOKEN=TOKEN),
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
@@ -651,3 +652,7 @@ def test_demo_runs_and_prints_its_summary(tmp_path: Path) -> None:
     )
     assert report.returncode == 0, report.stderr
     assert {d["key"] for d in json.loads(report.stdout)} == {"137", "428", "777", "913"}
+    # the emulator's token (given through SCIMSYNC_DEMO_TOKEN) is nowhere
+    assert TOKEN not in proc.stdout + proc.stderr
+    for path in work.rglob("*"):
+        assert TOKEN.encode() not in path.read_bytes(), path
