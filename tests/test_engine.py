@@ -501,6 +501,30 @@ class TestSafety:
         assert "deactivate_users" in trace.detail
         assert env.remote_user(rid)["active"] is True
 
+    def test_assigned_group_changes_move_members_in_and_out_of_scope(self, env):
+        env.source.add_user("1", env.name("ada"))
+        env.source.add_user("2", env.name("grace"))
+        env.source.add_group("staff", env.name("staff"), {"1", "2"})
+        prov = env.provisioner(scope=Scope(required_groups={"staff"}))
+        assert prov.sync_group("staff").outcome == "created"
+        r1 = env.store.get_link("t", "user", "1").remote_id
+        # Ada leaves the assigned group: syncing the group deactivates her at once.
+        env.source.members["staff"] = {"2"}
+        trace = prov.sync_group("staff")
+        assert trace.outcome == "updated"
+        assert "re-synced 1 member(s)" in str(trace)
+        assert env.store.get_link("t", "user", "1").state == "deactivated"
+        assert env.remote_user(r1)["active"] is False
+        last = env.store.query_reports(key="1", kind="user", newest_first=True, limit=1)[0]
+        assert last.outcome == Outcome.DEACTIVATED
+        # And back: the group sync reactivates her and adds her again.
+        env.source.members["staff"] = {"1", "2"}
+        trace = prov.sync_group("staff")
+        assert trace.outcome == "updated"
+        assert env.store.get_link("t", "user", "1").state == "active"
+        assert env.remote_user(r1)["active"] is True
+        assert prov.sync_group("staff").exchanges == []
+
     def test_approval_holds_then_approve_applies(self, env):
         env.source.add_user("1", env.name("ada"))
         env.source.add_user("2", env.name("grace"))

@@ -374,11 +374,37 @@ class Provisioner(UserFlow, GroupFlow):
         with self._locks.hold((target.name, kind, key)), target.client.recording() as exchanges:
             self._run_flow(job)
             trace.exchanges = list(exchanges)
+        if job.followups and not job.deferred:
+            self._follow_up(job)
         trace.duration = time.perf_counter() - job.started
         run.add_trace(trace)
         if not job.deferred:
             self._record(job)
         return trace
+
+    def _follow_up(self, job: Job) -> None:
+        """Re-sync the members whose scope this group's membership change may have moved
+        (``Scope.required_groups``): users who left it, deactivated users in it."""
+        keys = list(dict.fromkeys(job.followups))
+        if job.dry_run:
+            job.trace.step(
+                "scope",
+                True,
+                f"would re-sync {len(keys)} member(s) whose scope depends on this group: "
+                + ", ".join(keys[:10]),
+            )
+            return
+        done = []
+        for k in keys:
+            sub = self._sync_one(job.target, "user", k, job.run, dry_run=False)
+            done.append(f"{k} ({sub.outcome})")
+        job.trace.step(
+            "scope",
+            True,
+            f"re-synced {len(keys)} member(s) whose scope depends on this group: "
+            + ", ".join(done[:10])
+            + (", ..." if len(done) > 10 else ""),
+        )
 
     def _run_flow(self, job: Job) -> None:
         try:

@@ -82,8 +82,11 @@ class GroupFlow(FlowBase):
         ids: list[str] = []
         provisioned: list[str] = []
         missing: list[str] = []
+        decides_scope = job.key in (t.scope.required_groups or ())
         for mk in sorted(keys):
             link = self._store.get_link(t.name, "user", mk)
+            if decides_scope and link is not None and link.state == "deactivated":
+                job.followups.append(mk)  # may be back in scope through this group
             if link is None:
                 if job.dry_run:
                     missing.append(f"{mk} (not linked yet: would be synced first)")
@@ -356,6 +359,12 @@ class GroupFlow(FlowBase):
             removes = [i for i in removes if i not in set(gone)]
             if member_ids is None:
                 new_ids = old_ids
+        if job.key in (t.scope.required_groups or ()):
+            # Members who left an assigned group may be out of scope now.
+            for i in removes:
+                left = self._store.get_link_by_remote(t.name, "user", i)
+                if left is not None:
+                    job.followups.append(left.key)
         if ops == [] and not adds and not removes:
             job.trace.step("diff", True, "no changes since the last push")
             if gone and not job.dry_run:

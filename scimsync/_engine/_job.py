@@ -39,6 +39,8 @@ class Job:
     started: float = attrs.field(factory=time.perf_counter)
     deferred: bool = False
     recorded: bool = False
+    #: user keys to sync after this (group) job: their scope may have changed.
+    followups: list[str] = attrs.field(factory=list)
 
     @property
     def label(self) -> str:
