@@ -16,6 +16,7 @@ import secrets
 import socket
 import string
 import struct
+import sys
 import threading
 import time
 import uuid
@@ -139,6 +140,13 @@ class _HTTPServer(ThreadingHTTPServer):
         self.sockets_lock = threading.Lock()
         super().__init__(addr, _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet when a client goes away (reset, broken pipe, stopped server)."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -164,7 +172,12 @@ class _Handler(BaseHTTPRequestHandler):
         """Silence http.server's stderr logging (the emulator keeps its own log)."""
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.send_error(400, "bad Content-Length")
+            self.close_connection = True
+            return
         body = self.rfile.read(length) if length > 0 else b""
         outcome = self.server.emulator._handle_http(self.command, self.path, self.headers, body)
         if isinstance(outcome, _Drop):
