@@ -29,14 +29,13 @@ _SERVE = textwrap.dedent(
     """
     import json, sys
     from scimsync.testing import EmulatorServer, FaultConfig
-    profile, latency, seed, here = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    profile, latency, seed = sys.argv[1], float(sys.argv[2]), sys.argv[3]
     server = EmulatorServer(profile, faults=FaultConfig(latency=latency), log_limit=10)
     ids = []
-    if seed:
-        sys.path.insert(0, here)
-        from _modes_common import seeded_reps
-        for rep in seeded_reps(seed):
-            ids.append(server.seed_user(rep)["id"])
+    if seed != "-":
+        with open(seed, encoding="utf-8") as fh:  # one rep per line, written by the parent
+            for line in fh:
+                ids.append(server.seed_user(json.loads(line))["id"])
     server.start()
     print(json.dumps({"base_url": server.base_url, "token": server.token, "ids": ids}), flush=True)
     sys.stdin.read()  # serve until the parent closes our stdin
@@ -60,16 +59,25 @@ def seeded_reps(n: int) -> list[dict[str, Any]]:
 class EmulatorProcess:
     """``python -c <serve>``: an EmulatorServer in a child process."""
 
-    def __init__(self, profile: str = "aws", latency: float = 0.0, seed: int = 0) -> None:
-        here = str(Path(__file__).resolve().parent)
+    def __init__(
+        self, profile: str = "aws", latency: float = 0.0, seed: list[dict[str, Any]] | None = None
+    ) -> None:
+        seed_arg = "-"
+        if seed:
+            fd, seed_arg = tempfile.mkstemp(prefix="scimsync-seed-", suffix=".jsonl")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                for rep in seed:
+                    fh.write(json.dumps(rep) + "\n")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVE, profile, str(latency), str(seed), here],
+            [sys.executable, "-c", _SERVE, profile, str(latency), seed_arg],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
         assert self.proc.stdout is not None
         info = json.loads(self.proc.stdout.readline())
+        if seed_arg != "-":
+            os.unlink(seed_arg)  # the child has read it by the time it prints its address
         self.base_url: str = info["base_url"]
         self.token: str = info["token"]
         self.ids: list[str] = info["ids"]

@@ -108,10 +108,11 @@ def memory(n_users: int) -> None:
     before the plan) so nothing but planning is counted, at full speed.
     """
     db = Path(tempfile.mkdtemp(prefix="scimsync-bench-")) / "state.db"
-    with EmulatorProcess("aws", 0.0, seed=n_users) as emu:
+    reps = seeded_reps(n_users)
+    with EmulatorProcess("aws", 0.0, seed=reps) as emu:
         store = SQLiteStore(db)
         batch = []
-        for u, rep, rid in zip(make_users(n_users), seeded_reps(n_users), emu.ids, strict=True):
+        for u, rep, rid in zip(make_users(n_users), reps, emu.ids, strict=True):
             batch.append(
                 Link(
                     target="t",
@@ -128,6 +129,7 @@ def memory(n_users: int) -> None:
                 batch = []
         store.save_links(batch)
         store.close()
+        del reps, batch
         for mode in ("deep", "incremental"):
             out = subprocess.run(
                 [
