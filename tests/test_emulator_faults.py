@@ -196,3 +196,31 @@ def test_bad_fault_settings_are_named(scim_server, changes, message):
         FaultConfig(**changes)
     with pytest.raises(ValueError, match=message):
         scim_server.set_faults(**changes)
+
+
+def test_forced_404_and_409_speak_aws(aws_scim_server):
+    """A just-created resource that reads 404 (eventual consistency, aws-scim.md §8.5)."""
+    api = Api(aws_scim_server)
+    uid = api.post("/Users", aws_user()).json()["id"]
+    aws_scim_server.fail_next(404, method="GET", path_prefix="/Users/")
+    assert_aws_error(api.get(f"/Users/{uid}"), 404, "USER does not exist.")
+    assert api.get(f"/Users/{uid}").status_code == 200
+    aws_scim_server.fail_next(404, path_prefix="/Groups")
+    assert_aws_error(api.get("/Groups/x"), 404, "GROUP does not exist.")
+    aws_scim_server.fail_next(409)
+    assert_aws_error(api.post("/Users", aws_user("other")), 409, AWS_409)
+    aws_scim_server.fail_next(403)
+    assert_aws_error(
+        api.get("/Users"), 403, "Operation is not permitted based on the supplied authorization."
+    )
+
+
+def test_forced_failure_generic_body(scim_server):
+    scim_server.fail_next(500)
+    r = Api(scim_server).get("/Users")
+    assert r.status_code == 500
+    assert r.json() == {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+        "status": "500",
+        "detail": "Injected fault: HTTP 500.",
+    }

@@ -437,6 +437,21 @@ class AwsProfile(ProfileBase):
     def unauthorized(self, why: str) -> ScimFailure:
         return ScimFailure(401, why)
 
+    def fault_failure(self, status: int, path: str) -> ScimFailure:
+        # Injected faults speak AWS: the texts AWS uses for that status where known.
+        if status == 404:
+            if path.startswith("/Groups"):
+                return ScimFailure(404, DETAIL_GROUP_404)
+            return ScimFailure(404, DETAIL_USER_404)
+        if status == 409:
+            return ScimFailure(409, DETAIL_409)
+        if status == 403:
+            # [CHOICE] no captured 403 body; the doc's condition text (§6.1).
+            return ScimFailure(
+                403, "Operation is not permitted based on the supplied authorization."
+            )
+        return ScimFailure(status, "")
+
     @staticmethod
     def invalid(reason: str) -> ScimFailure:
         return ScimFailure(400, reason)

@@ -700,7 +700,7 @@ class EmulatorServer:
         if decision.delay > 0:
             time.sleep(decision.delay)
         if decision.kind == "status":
-            failure = ScimFailure(decision.status, "")
+            failure = profile.fault_failure(decision.status, rel)
             if decision.retry_after is not None:
                 failure.headers["Retry-After"] = str(math.ceil(decision.retry_after))
             reply = self._error_reply(failure, request_id)

@@ -81,6 +81,10 @@ class ProfileBase:
     def common_headers(self, request_id: str) -> dict[str, str]:
         return {}
 
+    def fault_failure(self, status: int, path: str) -> ScimFailure:
+        """The error an injected fault answers with (see ``EmulatorServer.fail_next``)."""
+        return ScimFailure(status, f"Injected fault: HTTP {status}.")
+
     def unauthorized(self, why: str) -> ScimFailure:
         return ScimFailure(401, why, headers={"WWW-Authenticate": 'Bearer realm="scim"'})
 
