@@ -7,6 +7,7 @@ Private package; the public names are re-exported from :mod:`scimsync`.
 
 from __future__ import annotations
 
+from scimsync._engine._approvals import Approvals
 from scimsync._engine._config import (
     APPROVABLE_OPERATIONS,
     GROUP_LIFECYCLES,
@@ -16,7 +17,7 @@ from scimsync._engine._config import (
     Target,
     Toggles,
 )
-from scimsync._engine._core import Approvals, Provisioner
+from scimsync._engine._core import Provisioner
 from scimsync._engine._run import RemoteIndex, RunContext
 from scimsync._engine._trace import SyncTrace, TraceStep
 

@@ -13,36 +13,28 @@ from typing import Any
 
 import attrs
 
+from scimsync._engine._approvals import Approvals
 from scimsync._engine._config import Target
 from scimsync._engine._groups import GroupFlow
 from scimsync._engine._job import Job, Stop
 from scimsync._engine._run import DeferredDelete, KeyLocks, RemoteIndex, RunContext
-from scimsync._engine._trace import SyncTrace
+from scimsync._engine._trace import SyncTrace, failure_message
 from scimsync._engine._users import UserFlow
-from scimsync._store import PendingAction, ReportRecord
+from scimsync._store import ReportRecord
 from scimsync._store._records import utcnow
 from scimsync.errors import (
     ConfigurationError,
-    LinkConflictError,
     ScimHTTPError,
     ScimSyncError,
     SyncFailedError,
     ValidationError,
 )
 
-__all__ = ["Approvals", "Provisioner"]
+__all__ = ["Provisioner"]
 
 log = logging.getLogger("scimsync")
 
 _KINDS = ("user", "group")
-#: Which trace operations carry out an approved action ("delete_user" -> "delete").
-_APPLIED_BY: dict[str, tuple[str, ...]] = {
-    "create": ("create", "recreate", "adopt"),
-    "update": ("update",),
-    "deactivate": ("deactivate",),
-    "delete": ("delete",),
-    "membership": ("update", "create", "recreate", "adopt"),
-}
 _SOURCE_METHODS = ("get_user", "get_group", "group_member_keys")
 _STORE_METHODS = (
     "get_link",
@@ -275,7 +267,7 @@ class Provisioner(UserFlow, GroupFlow):
         if not trace.ok:
             failed = [p for p in (trace.parts or [trace]) if not p.ok]
             first = failed[0]
-            raise SyncFailedError(_failure_message(failed), trace=trace, cause=first.error)
+            raise SyncFailedError(failure_message(failed), trace=trace, cause=first.error)
         return trace
 
     # ------------------------------------------------------------------ batch mode
@@ -575,87 +567,6 @@ class Provisioner(UserFlow, GroupFlow):
         self._record(job)
 
 
-class Approvals:
-    """Held actions: list, approve (apply now) or reject. ``prov.approvals``.
-
-    .. versionadded:: 0.1.0
-    """
-
-    def __init__(self, prov: Provisioner) -> None:
-        self._prov = prov
-
-    def list(
-        self, *, target: str | None = None, status: str | None = "pending"
-    ) -> list[PendingAction]:
-        """Held actions (pending by default), oldest first."""
-        return list(self._prov.store.list_pending(status=status, target=target))
-
-    def get(self, pending_id: int) -> PendingAction:
-        """One held action.
-
-        Raises:
-            KeyError: no such action.
-        """
-        p: PendingAction | None = self._prov.store.get_pending(pending_id)
-        if p is None:
-            raise KeyError(f"no pending action #{pending_id}")
-        return p
-
-    def approve(self, pending_id: int, *, by: str | None = None) -> SyncTrace:
-        """Approve a held action and apply it now (re-reading the source: if the action is
-        no longer wanted, nothing is sent and the action is marked rejected).
-
-        Returns:
-            The trace of the sync that applied it.
-
-        Raises:
-            KeyError: no such action.
-            ValueError: it was already decided.
-            SyncFailedError: applying it failed (the action stays ``approved``).
-        """
-        prov = self._prov
-        p = self.get(pending_id)
-        if p.status != "pending":
-            raise ValueError(f"pending action #{pending_id} is already {p.status}")
-        t = prov.target(p.target)
-        prov.store.set_pending_status(pending_id, "approved", by)
-        with prov._current_run(False) as run:
-            trace = prov._sync_one(
-                t,
-                p.kind,
-                p.key,
-                run,
-                dry_run=False,
-                approved=frozenset({p.action}),
-                bypass_threshold=True,
-            )
-        if not trace.ok:
-            raise SyncFailedError(_failure_message([trace]), trace=trace, cause=trace.error)
-        if trace.operation in _APPLIED_BY.get(p.action.split("_")[0], ()) and trace.outcome in (
-            "created",
-            "updated",
-            "adopted",
-            "deactivated",
-            "deleted",
-        ):
-            prov.store.set_pending_status(pending_id, "applied", by)
-        else:
-            trace.step(
-                "result", True, f"pending action #{pending_id} no longer needed: marked rejected"
-            )
-            prov.store.set_pending_status(
-                pending_id, "rejected", by or "scimsync (no longer needed)"
-            )
-        return trace
-
-    def reject(self, pending_id: int, *, by: str | None = None) -> PendingAction:
-        """Reject a held action; nothing is sent. (A later sync that still wants the action
-        holds it again.)"""
-        p = self.get(pending_id)
-        out: PendingAction = self._prov.store.set_pending_status(p.id, "rejected", by)
-        return out
-
-
 # ---------------------------------------------------------------------- helpers
 
 
@@ -753,18 +664,3 @@ def _operation_from_steps(trace: SyncTrace) -> str:
             ):
                 return {"patch": "update", "put": "update"}.get(word, word)
     return "sync"
-
-
-def _failure_message(failed: list[SyncTrace]) -> str:
-    parts = []
-    for tr in failed:
-        err = tr.error
-        text = f"{tr.kind} {tr.key} on target {tr.target}: "
-        if isinstance(err, (ValidationError, ScimHTTPError, LinkConflictError)):
-            text += str(err)
-        elif err is not None:
-            text += f"{type(err).__name__}: {err}"
-        else:
-            text += "failed"
-        parts.append(text)
-    return "; ".join(parts)

@@ -7,7 +7,9 @@ from typing import Any
 
 import attrs
 
-__all__ = ["STEP_NAMES", "SyncTrace", "TraceStep"]
+from scimsync.errors import ScimSyncError
+
+__all__ = ["STEP_NAMES", "SyncTrace", "TraceStep", "failure_message"]
 
 #: The step names a trace uses, in the order they normally appear.
 STEP_NAMES = ("scope", "build", "validate", "match", "diff", "action", "result")
@@ -156,3 +158,20 @@ def _exchange_line(ex: Any) -> str:
     if rid:
         text += f" [request id {rid}]"
     return text
+
+
+def failure_message(failed: list[SyncTrace]) -> str:
+    """The :class:`~scimsync.errors.SyncFailedError` message for failed traces: key,
+    target, then the attribute or HTTP status, server detail and request id."""
+    parts = []
+    for tr in failed:
+        err = tr.error
+        text = f"{tr.kind} {tr.key} on target {tr.target}: "
+        if isinstance(err, ScimSyncError):
+            text += str(err)
+        elif err is not None:
+            text += f"{type(err).__name__}: {err}"
+        else:
+            text += "failed"
+        parts.append(text)
+    return "; ".join(parts)
