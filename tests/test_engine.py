@@ -724,25 +724,44 @@ class TestManualMode:
         for rec in env.store.query_reports():
             assert env.server.token not in repr(rec)
 
-    def test_http_failure_raises_with_status_detail_and_request_id(self, env):
+    def test_vanished_user_on_deactivation_is_unlinked(self, env):
         env.source.add_user("1", env.name("ada"))
         prov = env.provisioner()
         rid = prov.sync_user("1").remote_id
         env.client.users.delete(rid)
         del env.source.users["1"]
-        # deactivating a vanished user: the link is dropped, nothing raised
         trace = prov.sync_user("1")
         assert trace.outcome == "deleted"
         assert trace.operation == "unlink"
-        # A server-side refusal surfaces as SyncFailedError with the HTTP details.
-        env.source.add_user(
-            "2", env.name("x") + " has spaces" if env.kind == "aws" else env.name("x")
-        )
-        if env.kind == "aws":
-            with pytest.raises(SyncFailedError) as info:
-                prov.sync_user("2")
-            assert "userName" in str(info.value)  # caught by validation before sending
-            assert info.value.trace.exchanges == []
+        assert [(e.method, e.status) for e in trace.exchanges] == [("PATCH", 404)]
+        assert env.store.get_link("t", "user", "1") is None
+
+    def test_http_failure_raises_with_status_detail_and_request_id(self, aws_env):
+        env = aws_env
+        for k in ("1", "2", "3"):
+            env.source.add_user(k, env.name(f"u{k}"))
+        prov = env.provisioner(concurrency=1)
+        env.server.fail_next(400, method="POST")
+        with pytest.raises(SyncFailedError) as info:
+            prov.sync_user("1")
+        msg = str(info.value)
+        assert msg.startswith("user 1 on target t: POST /Users -> 400")
+        failed = info.value.trace.exchanges[-1]
+        assert failed.status == 400
+        assert failed.request_id
+        assert failed.request_id in msg  # for AWS support
+        assert info.value.cause.status == 400
+        rec = env.store.query_reports(key="1")[-1]
+        assert rec.outcome == Outcome.FAILED
+        assert rec.operation == "create"
+        assert rec.http_status == 400
+        assert rec.request_id == failed.request_id
+        assert "POST /Users -> 400" in rec.error
+        assert env.store.get_link("t", "user", "1") is None
+        # In a batch the failure is recorded and the others go on.
+        env.server.fail_next(400, method="POST")
+        traces = prov.sync_many("user", ["1", "2", "3"])
+        assert [t.outcome for t in traces] == ["failed", "created", "created"]
 
     def test_reports_and_signals_per_outcome(self, env):
         try:
