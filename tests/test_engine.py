@@ -132,6 +132,41 @@ class TestUsers:
         assert remote["name"]["familyName"] == "Byron"
         assert remote["displayName"] == "Ada Byron"
 
+    def test_profile_preferring_put(self, env):
+        import attrs
+
+        env.profile = attrs.evolve(env.profile, user_update="put")
+        u = env.source.add_user("1", env.name("ada"))
+        prov = env.provisioner()
+        rid = prov.sync_user("1").remote_id
+        u.first_name = "Augusta"
+        trace = prov.sync_user("1")
+        assert trace.outcome == "updated"
+        assert env.methods(trace) == ["PUT"]
+        body = trace.exchanges[0].request_body
+        assert body["userName"] == env.name("ada")
+        assert body["name"] == {"givenName": "Augusta", "familyName": "Lovelace"}
+        assert env.remote_user(rid)["displayName"] == "Augusta Lovelace"
+        assert prov.sync_user("1").exchanges == []
+
+    def test_create_only_fields_are_sent_once(self, env):
+        from scimsync import const
+
+        mapping = env.user_mapping().with_fields({"title": const("Newcomer", create_only=True)})
+        u = env.source.add_user("1", env.name("ada"))
+        prov = env.provisioner(user_mapping=mapping)
+        trace = prov.sync_user("1")
+        assert trace.exchanges[-1].request_body["title"] == "Newcomer"
+        env.client.users.patch_raw(
+            trace.remote_id, [{"op": "replace", "path": "title", "value": "Engineer"}]
+        )
+        u.last_name = "Byron"
+        update = prov.sync_user("1")
+        paths = [op["path"] for op in update.exchanges[0].request_body["Operations"]]
+        assert "title" not in paths
+        assert env.remote_user(trace.remote_id)["title"] == "Engineer"
+        assert prov.sync_user("1").exchanges == []
+
     def test_rename_keeps_the_link(self, env):
         u = env.source.add_user("1", env.name("ada"))
         prov = env.provisioner()
