@@ -1235,12 +1235,22 @@ def cmd_worker(args: argparse.Namespace, ctx: Context) -> int:
             done = dispatcher.flush(timeout=args.timeout)
         finally:
             dispatcher.stop()
-        stats = dispatcher.stats if hasattr(dispatcher, "stats") else None
+        stats = dispatcher.stats
         c.print(_dispatch_line(stats, ctx.store()))
         if not done:
             c.warn(f"the outbox was not empty after {args.timeout:g} s")
-        dead = stats.dead if stats is not None else 0
-        return ExitCode.PARTIAL if (not done or dead) else ExitCode.OK
+        left = 0
+        with contextlib.suppress(Exception):
+            left = int(ctx.store().outbox_counts().get("pending", 0))
+        if left:
+            c.warn(f"{left} row(s) wait for a retry (see 'scimsync report --outcome failed')")
+        if not done or stats.dead or left:
+            # Rows left because the target cannot be used at all: say so with exit 3.
+            code = ExitCode.PARTIAL
+            for name in ctx.targets():
+                code = max(code, _connection_or(ctx, name, ExitCode.PARTIAL))
+            return code
+        return ExitCode.OK
 
     schedulers = _build_schedulers(prov, ctx)
     stop = threading.Event()

@@ -451,6 +451,19 @@ def test_worker_once_drains_the_outbox(cli: Cli) -> None:
     assert {u["userName"] for u in cli.server.users()} == {"ada", "grace"}
     assert [g["displayName"] for g in cli.server.groups()] == ["Operations"]
 
+    # the target goes away: the row stays for a retry, and the exit code says why
+    dead = EmulatorServer("aws").start()
+    dead_url = dead.base_url
+    dead.stop()
+    cli.write_config(url=dead_url)
+    store = SQLiteStore(str(cli.dir / "state.sqlite3"))
+    store.enqueue("user", "2", None)
+    store.close()
+    proc = cli.run("worker", "--once", "--timeout", "60")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "1 row(s) wait for a retry" in proc.stderr
+    assert "connection refused" in proc.stderr
+
 
 def test_worker_runs_until_sigterm(cli: Cli) -> None:
     cli.write_config(
