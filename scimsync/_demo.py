@@ -503,13 +503,12 @@ def _file_log(path: Path, redactor: Redactor | None) -> logging.Handler | None:
 
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(logging.INFO)
+    handler.setLevel(logging.DEBUG)  # every request, for the curious
     if redactor is not None:
         handler.addFilter(_RedactingFilter(redactor))
     root = logging.getLogger("scimsync")
     root.addHandler(handler)
-    if root.level == logging.NOTSET or root.level > logging.INFO:
-        root.setLevel(logging.INFO)
+    root.setLevel(logging.DEBUG)
     return handler
 
 
