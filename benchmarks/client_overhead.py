@@ -4,7 +4,7 @@ A canned SCIM responder runs in a *separate process* (``http.server``, HTTP/1.1 
 so its CPU is not counted. Each contender sends the same create (POST /Users), patch
 (PATCH /Users/{id}) and get (GET /Users/{id}) requests with the same headers and bodies, and
 parses the JSON reply. We measure ``time.process_time()`` of this process per operation
-(best of several rounds, to shed noise) and print microseconds and the ratio against (a).
+(the best of many short rounds, interleaved, to shed the noise of a shared machine) and print microseconds and the ratio against (a).
 
 Contenders:
   (a) plain ``requests.Session`` loop (the baseline);
@@ -21,6 +21,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import gc
 import http.client
 import json
 import subprocess
@@ -268,11 +269,16 @@ CONTENDERS: list[tuple[str, Callable[[str], tuple[Ops, Callable[[], None]]]]] = 
 
 
 def measure(fn: Callable[[], Any], n: int) -> float:
-    """CPU seconds per call over n calls."""
-    t0 = time.process_time()
-    for _ in range(n):
-        fn()
-    return (time.process_time() - t0) / n
+    """CPU seconds per call over n calls (garbage collection paused, for every contender)."""
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.process_time()
+        for _ in range(n):
+            fn()
+        return (time.process_time() - t0) / n
+    finally:
+        gc.enable()
 
 
 def main() -> None:
@@ -284,7 +290,7 @@ def main() -> None:
         serve()
         return
 
-    n, rounds = (150, 3) if args.quick else (800, 5)
+    n, rounds = (100, 3) if args.quick else (200, 15)
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )

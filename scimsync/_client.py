@@ -479,7 +479,10 @@ class ScimClient:
             session.merge_environment_settings(self.base_url, {}, False, verify, None)
         )
         self._send_kwargs["timeout"] = self.timeout
-        self._send_kwargs["allow_redirects"] = False
+        self._send_kwargs["stream"] = False
+        # Straight to the adapter: Session.send would add hooks, cookie extraction and
+        # redirect handling, none of which SCIM uses (redirects are not followed).
+        self._adapter = adapter
 
         self._count_lock = threading.Lock()
         self._request_count = 0
@@ -634,7 +637,7 @@ class ScimClient:
             retry_after: float | None = None
             error: ScimHTTPError
             try:
-                resp = self._session.send(prep, **self._send_kwargs)
+                resp = self._adapter.send(prep, **self._send_kwargs)
             except requests.RequestException as exc:
                 duration = time.perf_counter() - t0
                 error, retryable = self._transport_error(method, path, exc, policy, secret)
