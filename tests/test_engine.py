@@ -560,6 +560,30 @@ class TestSafety:
         assert env.remote_user(r1)["active"] is True
         assert prov.sync_group("staff").exchanges == []
 
+    def test_group_toggles(self, env):
+        env.source.add_user("1", env.name("ada"))
+        env.source.add_group("g", env.name("grp"), {"1"})
+        prov = env.provisioner(toggles=Toggles(membership=False, update_groups=False))
+        trace = prov.sync_group("g")
+        assert trace.outcome == "created"
+        assert "Toggles.membership is off" in str(trace)
+        assert "PATCH" not in env.methods(trace)
+        assert env.store.get_link("t", "user", "1") is None  # members not managed at all
+        env.source.groups["g"].name = env.name("renamed")
+        trace = prov.sync_group("g")
+        assert trace.outcome == "skipped"
+        assert "Toggles.update_groups is off" in trace.detail
+        assert trace.exchanges == []
+        assert env.client.groups.get_raw(trace.remote_id)["displayName"] == env.name("grp")
+        rec = env.store.query_reports(kind="group", key="g")[-1]
+        assert rec.outcome == Outcome.SKIPPED
+        prov2 = env.provisioner(toggles=Toggles(delete_groups=False))
+        del env.source.groups["g"]
+        trace = prov2.sync_group("g")
+        assert trace.outcome == "skipped"
+        assert "delete_groups" in trace.detail
+        assert env.client.groups.get_raw(trace.remote_id)["displayName"] == env.name("grp")
+
     def test_approval_holds_then_approve_applies(self, env):
         env.source.add_user("1", env.name("ada"))
         env.source.add_user("2", env.name("grace"))
