@@ -20,6 +20,11 @@ Figures:
   emulator, measured in this run: what the HTTP stack and the emulator can do at all.
   If raw is itself far below the bound, the emulator (or the machine) is the bottleneck.
 * **requests / minimum**: goal <= 1.05.
+* **client CPU per object**: this process's CPU time during the sync divided by the
+  objects, against the same figure for a bare POST. One Python process cannot run more
+  than about one core of Python at a time (the GIL), so ``1 / CPU per object`` is a
+  ceiling on objects per second whatever the latency and concurrency; it is much less
+  disturbed by other load on the machine than the rates are.
 """
 
 from __future__ import annotations
@@ -35,8 +40,9 @@ from _modes_common import EmulatorProcess, env_note, make_groups, make_users, pr
 from scimsync import reconcile, signals
 
 
-def raw_posts(latency: float, concurrency: int, n: int) -> float:
-    """Bare ``client.users.create_raw`` at the given concurrency: requests per second."""
+def raw_posts(latency: float, concurrency: int, n: int) -> tuple[float, float]:
+    """Bare ``client.users.create_raw`` at the given concurrency: (requests per second,
+    this process's CPU seconds per request)."""
     with EmulatorProcess("aws", latency) as emu:
         client = emu.client()
         users = [
@@ -51,9 +57,10 @@ def raw_posts(latency: float, concurrency: int, n: int) -> float:
             for i in range(n)
         ]
         t0 = time.perf_counter()
+        c0 = time.process_time()
         with ThreadPoolExecutor(concurrency) as pool:
             list(pool.map(client.users.create_raw, users))
-        return n / (time.perf_counter() - t0)
+        return n / (time.perf_counter() - t0), (time.process_time() - c0) / n
 
 
 def main() -> None:
@@ -75,7 +82,7 @@ def main() -> None:
         f"latency {args.latency * 1000:.0f} ms, concurrency {args.concurrency} ({env_note()})"
     )
 
-    raw_rate = raw_posts(args.latency, args.concurrency, min(2_000, n_users))
+    raw_rate, raw_cpu = raw_posts(args.latency, args.concurrency, min(2_000, n_users))
 
     with EmulatorProcess("aws", args.latency) as emu:
         prov = provisioner(emu.client(), users, groups, concurrency=args.concurrency)
@@ -88,8 +95,10 @@ def main() -> None:
 
         with signals.object_created.connected_to(on_created, sender=prov):
             t0 = time.perf_counter()
+            c0 = time.process_time()
             summary = reconcile(prov, "t", mode="deep")
             elapsed = time.perf_counter() - t0
+            cpu = time.process_time() - c0
 
     objects = n_users + n_groups
     memberships = n_groups * per_group
@@ -125,6 +134,9 @@ def main() -> None:
         ("raw POST rate, same stack (req/s)", f"{raw_rate:.0f}", ""),
         ("raw POST rate / bound", f"{raw_rate / bound_rps:.2f}", ""),
         ("sync request rate / raw POST rate", f"{summary.requests / elapsed / raw_rate:.2f}", ""),
+        ("client CPU per object, sync (ms)", f"{cpu / objects * 1000:.2f}", ""),
+        ("client CPU per raw POST (ms)", f"{raw_cpu * 1000:.2f}", ""),
+        ("CPU-bound ceiling, one process (objects/s)", f"{objects / cpu:.0f}", ""),
     ]
     for name, value, goal in rows:
         print(f"  {name:<44}{value:>12}{goal:>10}")
