@@ -691,6 +691,29 @@ class TestSafety:
         assert t9.outcome == "deleted"
         assert env.methods(t9) == ["DELETE"]
 
+    def test_threads_can_join_one_run(self, env):
+        for k in ("1", "2", "3"):
+            env.source.add_user(k, env.name(f"u{k}"))
+        prov = env.provisioner(policies=Policies(user_lifecycle="delete", deletion_threshold=1))
+        prov.sync_many("user", ["1", "2", "3"])
+        del env.source.users["1"], env.source.users["2"]
+        traces = []
+        with prov.run() as run:
+            workers = [
+                threading.Thread(target=lambda k=k: traces.append(prov.sync_user(k, run=run)))
+                for k in ("1", "2")
+            ]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+            assert run.deletes_planned("t") == 2
+        assert sorted(t.outcome for t in traces) == ["held", "held"]
+        assert run.held_deletes == {"t": 2}
+        assert sorted(p.key for p in prov.approvals.list()) == ["1", "2"]
+        with pytest.raises(ValueError, match="already finished"):
+            prov.sync_user("3", run=run)
+
     def test_dry_run_sends_nothing_but_gets_and_records_nothing(self, env):
         def only_gets_since(count_before, log_before, trace):
             assert set(env.methods(trace)) <= {"GET"}

@@ -201,7 +201,12 @@ class Provisioner(UserFlow, GroupFlow):
             self._local.run = previous
 
     @contextlib.contextmanager
-    def _current_run(self, dry_run: bool) -> Iterator[RunContext]:
+    def _current_run(self, dry_run: bool, run: RunContext | None = None) -> Iterator[RunContext]:
+        if run is not None:
+            if run.closed:
+                raise ValueError("this RunContext has already finished")
+            yield run
+            return
         ctx = getattr(self._local, "run", None)
         if ctx is not None and not ctx.closed:
             yield ctx
@@ -225,7 +230,12 @@ class Provisioner(UserFlow, GroupFlow):
     # ------------------------------------------------------------------ manual mode
 
     def sync_user(
-        self, key: Any, *, target: str | Target | None = None, dry_run: bool = False
+        self,
+        key: Any,
+        *,
+        target: str | Target | None = None,
+        dry_run: bool = False,
+        run: RunContext | None = None,
     ) -> SyncTrace:
         """Make the target(s) match the source for one user, now, and say how.
 
@@ -237,6 +247,8 @@ class Provisioner(UserFlow, GroupFlow):
             target: one target (name or object); ``None`` means every target.
             dry_run: send nothing but GETs (the match lookups), record nothing, and
                 report the planned action.
+            run: join this :class:`RunContext` (opened with :meth:`run`, possibly in
+                another thread) instead of the current thread's run or a run of its own.
 
         Returns:
             The :class:`SyncTrace` (for several targets, one with ``parts``).
@@ -245,21 +257,31 @@ class Provisioner(UserFlow, GroupFlow):
             SyncFailedError: the sync failed; ``.trace`` holds every step, the message
                 names the key and the attribute or HTTP status, server detail and request id.
         """
-        return self._sync_manual("user", key, target, dry_run)
+        return self._sync_manual("user", key, target, dry_run, run)
 
     def sync_group(
-        self, key: Any, *, target: str | Target | None = None, dry_run: bool = False
+        self,
+        key: Any,
+        *,
+        target: str | Target | None = None,
+        dry_run: bool = False,
+        run: RunContext | None = None,
     ) -> SyncTrace:
         """Same as :meth:`sync_user` for a group: attributes and members (users not yet
         linked are synced first, then added in profile-sized chunks)."""
-        return self._sync_manual("group", key, target, dry_run)
+        return self._sync_manual("group", key, target, dry_run, run)
 
     def _sync_manual(
-        self, kind: str, key: Any, target: str | Target | None, dry_run: bool
+        self,
+        kind: str,
+        key: Any,
+        target: str | Target | None,
+        dry_run: bool,
+        given: RunContext | None = None,
     ) -> SyncTrace:
         targets = self._pick(target)
         skey = _check_key(kind, key)
-        with self._current_run(dry_run) as run:
+        with self._current_run(dry_run, given) as run:
             traces = [
                 self._sync_one(t, kind, skey, run, dry_run=dry_run or run.dry_run) for t in targets
             ]
@@ -280,6 +302,7 @@ class Provisioner(UserFlow, GroupFlow):
         target: str | Target | None = None,
         dry_run: bool = False,
         remote_index: RemoteIndex | None = None,
+        run: RunContext | None = None,
     ) -> list[SyncTrace]:
         """Sync many keys of one kind; never raises for one object's failure.
 
@@ -294,6 +317,7 @@ class Provisioner(UserFlow, GroupFlow):
             dry_run: plan only.
             remote_index: a :meth:`build_remote_index` result for the match step (one
                 target only).
+            run: join this :class:`RunContext` (see :meth:`sync_user`).
 
         Returns:
             One trace per (target, key), in key order per target.
@@ -301,14 +325,14 @@ class Provisioner(UserFlow, GroupFlow):
         kind = _check_kind(kind)
         targets = self._pick(target)
         skeys = list(dict.fromkeys(_check_key(kind, k) for k in keys))
-        with self._current_run(dry_run) as run:
+        with self._current_run(dry_run, run) as ctx:
             if remote_index is not None:
                 if len(targets) != 1:
                     raise ConfigurationError("sync_many(remote_index=...) needs a single target")
-                run.set_remote_index(targets[0].name, kind, remote_index)
+                ctx.set_remote_index(targets[0].name, kind, remote_index)
             out: list[SyncTrace] = []
             for t in targets:
-                out.extend(self._batch(t, kind, skeys, run, dry_run or run.dry_run))
+                out.extend(self._batch(t, kind, skeys, ctx, dry_run or ctx.dry_run))
         return out
 
     def sync_all(
@@ -318,11 +342,12 @@ class Provisioner(UserFlow, GroupFlow):
         *,
         target: str | Target | None = None,
         dry_run: bool = False,
+        run: RunContext | None = None,
     ) -> list[SyncTrace]:
         """Sync users first, then groups (so members exist before they are added), in one run."""
-        with self._current_run(dry_run) as _run:
-            out = self.sync_many("user", users, target=target, dry_run=dry_run)
-            out += self.sync_many("group", groups, target=target, dry_run=dry_run)
+        with self._current_run(dry_run, run) as ctx:
+            out = self.sync_many("user", users, target=target, dry_run=dry_run, run=ctx)
+            out += self.sync_many("group", groups, target=target, dry_run=dry_run, run=ctx)
         return out
 
     def _batch(
