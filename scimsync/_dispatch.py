@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from scimsync._engine._shared import SourceReadError
 from scimsync.errors import (
     ConfigurationError,
     ForbiddenError,
@@ -102,8 +103,9 @@ def classify_error(exc: BaseException) -> tuple[bool, float | None]:
     """Whether a sync failure is worth retrying soon, and the server's ``Retry-After``.
 
     Retryable: :class:`~scimsync.errors.TransientError` (429, 502-504, connection
-    failures), other 5xx, and 401/403 (a token being rotated or a permission being fixed
-    is an admin's job, and the rows must survive until then). Everything else
+    failures), other 5xx, 401/403 (a token being rotated or a permission being fixed
+    is an admin's job, and the rows must survive until then), and a failure to read the
+    source (the host's database restarting). Everything else
     (validation errors, 400, 409 that could not be resolved, a bug) is permanent: it is
     retried at most ``max_permanent_attempts`` times, in case the host's data is fixed
     meanwhile, then dead-lettered.
@@ -119,6 +121,8 @@ def classify_error(exc: BaseException) -> tuple[bool, float | None]:
             return True, cur.retry_after
         if isinstance(cur, (TransientError, ServerError, UnauthorizedError, ForbiddenError)):
             return True, None
+        if isinstance(cur, SourceReadError):
+            return True, None  # the host's database hiccuped: try again later
         if isinstance(cur, ScimSyncError) and not isinstance(cur, SyncFailedError):
             return False, None
         nxt = cur.cause if isinstance(cur, SyncFailedError) and cur.cause is not None else None

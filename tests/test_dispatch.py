@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 import pytest
 
 from scimsync._dispatch import Backoff, Dispatcher, classify_error
+from scimsync._engine._shared import SourceReadError
 from scimsync._store import SQLiteStore
 from scimsync.errors import (
     ConfigurationError,
@@ -348,6 +349,9 @@ def test_classify_error():
     assert classify_error(RequestRejectedError("x")) == (False, None)
     assert classify_error(SyncFailedError("x", cause=RequestRejectedError("y"))) == (False, None)
     assert classify_error(KeyError("bug")) == (False, None)
+    src = SourceReadError("user 1: reading the source failed")
+    src.__cause__ = ConnectionError("db restarting")
+    assert classify_error(SyncFailedError("x", cause=src)) == (True, None)
     outer = RuntimeError("wrapped")
     outer.__cause__ = ConnectionFailedError("inner")
     assert classify_error(outer) == (True, None)
