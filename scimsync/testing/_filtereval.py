@@ -10,6 +10,7 @@ Private to :mod:`scimsync.testing`; used by the emulator and by
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +39,22 @@ CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 _CORE_URNS = frozenset({CORE_USER.lower(), CORE_GROUP.lower()})
 
 
+class _RFCLexer(SCIMLexer):  # type: ignore[misc]
+    """The stock lexer with its string token corrected to the JSON string grammar.
+
+    scim2-filter-parser 0.7 reads a value as ``"[^"]*"``, so a correctly escaped value
+    such as ``userName eq "a\\"b"`` (RFC 7644 §3.4.2.2 values are JSON strings) would not
+    parse. Only the string token changes; parsing stays the library's.
+    """
+
+    tokens = SCIMLexer.tokens
+
+    @_(r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"')  # type: ignore[name-defined,untyped-decorator]  # noqa: F821
+    def COMP_VALUE(self, t: Any) -> Any:
+        t.value = json.loads(t.value)
+        return t
+
+
 class FilterSyntaxError(ValueError):
     """The filter text could not be parsed (maps to 400 ``invalidFilter``)."""
 
@@ -51,7 +68,7 @@ def parse_filter(text: str) -> Any:
     if not text or not text.strip():
         raise FilterSyntaxError("empty filter")
     try:
-        tree = SCIMParser().parse(SCIMLexer().tokenize(text))
+        tree = SCIMParser().parse(_RFCLexer().tokenize(text))
     except Exception as exc:  # the library raises ValueError, its own error, or sly errors
         raise FilterSyntaxError(f"invalid filter {text!r}: {exc}") from None
     if tree is None:
