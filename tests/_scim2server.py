@@ -7,7 +7,7 @@ token auth, on ``127.0.0.1`` with a free port, in a thread. It yields a
 
 Every test shares one server (starting it costs ~0.5 s), so tests must use unique
 userNames/displayNames (``unique_name()`` helps) and must not assume an empty server.
-Use :meth:`Scim2Server.reset` only in tests that own the server (none do by default).
+A test that needs a server of its own calls ``start_scim2_server()`` and ``.stop()``.
 """
 
 from __future__ import annotations
