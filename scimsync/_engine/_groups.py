@@ -341,10 +341,10 @@ class GroupFlow(FlowBase):
         new_ids = old_ids if member_ids is None else member_ids
         adds = sorted(set(new_ids) - set(old_ids))
         removes = sorted(set(old_ids) - set(new_ids))
-        # A member id no longer linked to any user was deleted by us (or found gone). AWS
-        # drops the membership with the user and answers 400 to removing an unknown user:
-        # forget it without a request. RFC servers may keep a dangling member (scim2-server
-        # does): remove it as usual.
+        # A member id no longer linked to any user was deleted by us (or found gone).
+        # Profile.keeps_deleted_members=False (AWS drops the membership with the user and
+        # answers 400 to removing an unknown user): forget it without a request. True (RFC
+        # servers such as scim2-server keep a dangling member): remove it as usual.
         gone: list[str] = []
         if not keeps_deleted_members(t.profile):
             gone = [i for i in removes if self._store.get_link_by_remote(t.name, "user", i) is None]
@@ -467,30 +467,19 @@ class GroupFlow(FlowBase):
 def keeps_deleted_members(profile: Any) -> bool:
     """Whether a deleted user may stay listed in a group (so the engine removes it).
 
-    TODO(profiles owner): make this a Profile setting; until then it follows
-    :func:`member_removal_style`: profiles whose groups return members (RFC servers) may keep
-    dangling members, AWS drops them with the user and refuses to remove unknown users.
+    Reads :attr:`Profile.keeps_deleted_members <scimsync.Profile.keeps_deleted_members>`.
     """
-    value = getattr(profile, "keeps_deleted_members", None)
-    if isinstance(value, bool):
-        return value
-    return member_removal_style(profile) == "filter_path"
+    return bool(profile.keeps_deleted_members)
 
 
 def member_removal_style(profile: Any) -> str:
-    """``"value_list"`` (``remove members`` with a value list, as AWS documents) or
-    ``"filter_path"`` (one ``remove members[value eq "id"]`` per member, RFC 7644 §3.5.2.2,
-    which scim2-server requires and where a value-less ``remove members`` would empty the
-    group).
+    """``"value"`` (``remove members`` with a value list, as AWS documents) or ``"path"``
+    (one ``remove members[value eq "id"]`` per member, RFC 7644 §3.5.2.2, which scim2-server
+    requires and where a value-less ``remove members`` would empty the group).
 
-    TODO(profiles owner): make this a Profile setting (``member_remove``); until then a
-    profile whose groups do not return members (AWS) is taken to want value lists, any
-    other a filter path.
+    Reads :attr:`Profile.member_remove <scimsync.Profile.member_remove>`.
     """
-    style = getattr(profile, "member_remove", None)
-    if style in ("value_list", "filter_path"):
-        return str(style)
-    return "filter_path" if profile.group_members_readable else "value_list"
+    return str(profile.member_remove)
 
 
 def member_requests(
@@ -500,7 +489,7 @@ def member_requests(
     ``profile.max_members_per_patch`` member values each: adds first, then removes."""
     chunk = profile.max_members_per_patch
     out: list[tuple[list[dict[str, Any]], list[str], list[str]]] = []
-    if member_removal_style(profile) == "value_list":
+    if member_removal_style(profile) == "value":
         for ops in diff_members(old_ids, new_ids, chunk, lowercase_ops=profile.lowercase_ops):
             adds: list[str] = []
             removes: list[str] = []

@@ -180,6 +180,15 @@ class Profile:
         group_members_readable: whether GET /Groups/{id} returns ``members``.
         member_read: ``"group_get"`` (read ``members`` from the group) or
             ``"users_by_group_filter"`` (``GET /Users?filter=groups.value eq "<gid>"``).
+        member_remove: how a group PATCH removes members. ``"value"``: one
+            ``{"op": "remove", "path": "members", "value": [{"value": id}, ...]}`` (AWS,
+            Entra-style servers); ``"path"``: one ``{"op": "remove", "path":
+            'members[value eq "id"]'}`` per member (strict RFC 7644 §3.5.2.2; on such
+            servers a ``remove members`` with a value list may empty the whole group).
+        keeps_deleted_members: whether the server keeps a deleted user listed in its groups
+            (a dangling member the engine then removes, as scim2-server needs). ``False``
+            (AWS): the membership goes with the user and removing it is a 400, so the
+            engine forgets it without a request.
         user_update / group_update: ``"patch"`` or ``"put"``.
         supports_user_put / supports_group_put: whether PUT works at all (the diff falls
             back to PUT for changes PATCH cannot express, when allowed).
@@ -213,6 +222,8 @@ class Profile:
     max_members_per_create: int = 0
     group_members_readable: bool = True
     member_read: Literal["group_get", "users_by_group_filter"] = "group_get"
+    member_remove: Literal["value", "path"] = "path"
+    keeps_deleted_members: bool = True
     user_update: Literal["patch", "put"] = "patch"
     group_update: Literal["patch", "put"] = "patch"
     supports_user_put: bool = True
@@ -257,6 +268,16 @@ class Profile:
             raise ConfigurationError(
                 f"profile {self.name}: member_read must be 'group_get' or "
                 f"'users_by_group_filter', got {self.member_read!r}"
+            )
+        if self.member_remove not in ("value", "path"):
+            raise ConfigurationError(
+                f"profile {self.name}: member_remove must be 'value' or 'path', "
+                f"got {self.member_remove!r}"
+            )
+        if not isinstance(self.keeps_deleted_members, bool):
+            raise ConfigurationError(
+                f"profile {self.name}: keeps_deleted_members must be True or False, "
+                f"got {self.keeps_deleted_members!r}"
             )
         for attr in ("page_size", "max_members_per_patch"):
             v = getattr(self, attr)

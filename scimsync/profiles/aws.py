@@ -57,6 +57,10 @@ AWS = Profile(
     # getgroup.html / listgroups.html: members are never returned.
     group_members_readable=False,
     member_read="users_by_group_filter",
+    # patchgroup.html: members are removed with a value list on path "members".
+    member_remove="value",
+    # Deleting a user drops its memberships; removing an unknown member is a 400 (§8).
+    keeps_deleted_members=False,
     user_update="patch",
     group_update="patch",
     supports_user_put=True,

@@ -47,6 +47,10 @@ GENERIC = Profile(
     max_members_per_create=0,
     group_members_readable=True,
     member_read="group_get",
+    # RFC 7644 §3.5.2.2: one members[value eq "id"] remove per member.
+    member_remove="path",
+    # An RFC server may list a deleted user until told otherwise (scim2-server does).
+    keeps_deleted_members=True,
     user_update="patch",
     group_update="patch",
     filterable_user_attributes=("userName", "externalId", "emails.value", "id"),
