@@ -113,7 +113,15 @@ from scimsync.errors import (
     UnauthorizedError,
     ValidationError,
 )
-from scimsync.profiles import AWS, GENERIC, MissingNames, Profile, get_profile, register_profile
+from scimsync.profiles import (
+    AWS,
+    GENERIC,
+    ConsistencyRetry,
+    MissingNames,
+    Profile,
+    get_profile,
+    register_profile,
+)
 
 __all__ = [
     "AWS",
@@ -129,6 +137,7 @@ __all__ = [
     "ConflictError",
     "ConnectionFailedError",
     "ConnectionResult",
+    "ConsistencyRetry",
     "DispatchStats",
     "Dispatcher",
     "Email",

@@ -69,6 +69,8 @@ class Provisioner(UserFlow, GroupFlow):
         store: the :class:`~scimsync.StateStore` (links, reports, approvals, outbox).
         targets: the :class:`Target` s, with unique names.
         clock: returns "now" as an aware UTC datetime (tests move time forward with it).
+        sleep: waits a number of seconds (default :func:`time.sleep`); used between the
+            retries of :attr:`Profile.consistency_retry <scimsync.Profile.consistency_retry>`.
 
     .. versionadded:: 0.1.0
     """
@@ -80,6 +82,7 @@ class Provisioner(UserFlow, GroupFlow):
         store: Any,
         targets: Sequence[Target],
         clock: Callable[[], dt.datetime] | None = None,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         missing = [m for m in _SOURCE_METHODS if not callable(getattr(source, m, None))]
         if missing:
@@ -113,6 +116,9 @@ class Provisioner(UserFlow, GroupFlow):
         self._store = store
         self._targets = by_name
         self._clock: Callable[[], dt.datetime] = clock or utcnow
+        self._sleep: Callable[[float], None] = sleep if sleep is not None else time.sleep
+        self._created_at: dict[tuple[str, str, str], float] = {}
+        self._created_lock = threading.Lock()
         self._locks = KeyLocks()
         self._local = threading.local()
         self.approvals = Approvals(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -151,7 +152,14 @@ class GroupFlow(FlowBase):
             )
         try:
             for ops, adds, removes in requests:
-                t.client.groups.patch_raw(gid, ops)
+                # A 404 right after creating the group (or its new members) may be lag.
+                fresh = [("group", gid)] + [("user", i) for i in adds]
+                self._consistent(
+                    job,
+                    fresh,
+                    f"PATCH /Groups/{gid}",
+                    functools.partial(t.client.groups.patch_raw, gid, ops),
+                )
                 current.update(adds)
                 current.difference_update(removes)
                 added += len(adds)

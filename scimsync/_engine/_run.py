@@ -145,6 +145,7 @@ class RunContext:
         self._deferred: dict[str, list[DeferredDelete]] = {}
         self._indexes: dict[tuple[str, str], RemoteIndex] = {}
         self._members: dict[str, frozenset[str] | None] = {}
+        self._created: set[tuple[str, str, str]] = set()
         self._closed = False
         self.held_deletes: dict[str, int] = {}
         self.applied_deletes: dict[str, int] = {}
@@ -163,6 +164,18 @@ class RunContext:
         """The index set for ``(target, kind)``, or ``None``."""
         with self._lock:
             return self._indexes.get((target, kind))
+
+    # -- resources created in this run (eventual consistency)
+
+    def note_created(self, target: str, kind: str, remote_id: str) -> None:
+        """Remember that this run created ``remote_id`` (a 404 on it may be lag)."""
+        with self._lock:
+            self._created.add((target, kind, remote_id))
+
+    def created_here(self, target: str, kind: str, remote_id: str) -> bool:
+        """Whether this run created ``remote_id`` on ``target``."""
+        with self._lock:
+            return (target, kind, remote_id) in self._created
 
     # -- caches
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scimsync._diff import _overlay, diff_resource, representation_hash
 from scimsync._engine._job import Job, Stop
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     from scimsync._engine._trace import SyncTrace
 
 __all__ = ["FlowBase", "SourceReadError", "sorted_member_ids"]
+
+_T = TypeVar("_T")
 
 
 class SourceReadError(ScimSyncError):
@@ -53,6 +57,9 @@ class FlowBase:
     _source: Any
     _store: Any
     _clock: Callable[[], dt.datetime]
+    _sleep: Callable[[float], None]
+    _created_at: dict[tuple[str, str, str], float]
+    _created_lock: threading.Lock
 
     def _sync_one(
         self,
@@ -322,10 +329,72 @@ class FlowBase:
                 deactivated_at=changes.get("deactivated_at"),
             )
         self._store.save_link(new)
+        if origin == "created" and (link is None or link.remote_id != remote_id):
+            self._note_created(job, remote_id)
         job.trace.remote_id = remote_id
         if new.display:
             job.trace.display = new.display
         return new
+
+    # ------------------------------------------------------------------ consistency
+
+    def _note_created(self, job: Job, remote_id: str) -> None:
+        """Remember a resource this provisioner just created (see :meth:`_consistent`)."""
+        name = (job.target.name, job.kind, remote_id)
+        job.run.note_created(*name)
+        window = job.target.profile.consistency_retry.window
+        if window > 0:
+            now = time.monotonic()
+            with self._created_lock:
+                self._created_at[name] = now
+                if len(self._created_at) > 10_000:
+                    for k, t0 in list(self._created_at.items()):
+                        if now - t0 > window:
+                            del self._created_at[k]
+
+    def _fresh(self, job: Job, kind: str, remote_id: str) -> bool:
+        """Whether ``remote_id`` was created moments ago: in this run, or within the
+        profile's ``consistency_retry.window`` seconds by this provisioner."""
+        t = job.target
+        if job.run.created_here(t.name, kind, remote_id):
+            return True
+        window = t.profile.consistency_retry.window
+        if window <= 0:
+            return False
+        with self._created_lock:
+            t0 = self._created_at.get((t.name, kind, remote_id))
+        return t0 is not None and time.monotonic() - t0 <= window
+
+    def _consistent(
+        self,
+        job: Job,
+        fresh: Iterable[tuple[str, str]],
+        what: str,
+        call: Callable[[], _T],
+    ) -> _T:
+        """``call()``, retrying a 404 per ``profile.consistency_retry`` when any of the
+        ``(kind, remote_id)`` pairs in ``fresh`` was created moments ago (eventual
+        consistency, aws-scim.md §8.5). Any other 404 is raised at once."""
+        waits = job.target.profile.consistency_retry.waits()
+        tries = 0
+        while True:
+            try:
+                return call()
+            except NotFoundError:
+                if tries >= len(waits):
+                    raise
+                recent = [rid for kind, rid in fresh if self._fresh(job, kind, rid)]
+                if not recent:
+                    raise
+                wait = waits[tries]
+                tries += 1
+                job.trace.step(
+                    "action",
+                    True,
+                    f"404 on {what}, but {recent[0]} was created moments ago (eventual "
+                    f"consistency?): retry {tries} of {len(waits)} after {wait:g} s",
+                )
+                self._sleep(wait)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -338,14 +407,15 @@ class FlowBase:
     ) -> str:
         """PATCH ``ops`` (or PUT ``full_rep`` when ``ops`` is None); returns the method used."""
         ep = _endpoint(job.target, job.kind)
+        fresh = [(job.kind, remote_id)]
         if ops is None:
-            job.trace.step("action", True, f"PUT /{_plural(job.kind)}/{remote_id} (full replace)")
-            ep.replace_raw(remote_id, dict(full_rep))
+            what = f"PUT /{_plural(job.kind)}/{remote_id}"
+            job.trace.step("action", True, f"{what} (full replace)")
+            self._consistent(job, fresh, what, lambda: ep.replace_raw(remote_id, dict(full_rep)))
             return "PUT"
-        job.trace.step(
-            "action", True, f"PATCH /{_plural(job.kind)}/{remote_id} with {len(ops)} operation(s)"
-        )
-        ep.patch_raw(remote_id, ops)
+        what = f"PATCH /{_plural(job.kind)}/{remote_id}"
+        job.trace.step("action", True, f"{what} with {len(ops)} operation(s)")
+        self._consistent(job, fresh, what, lambda: ep.patch_raw(remote_id, ops))
         return "PATCH"
 
     # ------------------------------------------------------------------ delete

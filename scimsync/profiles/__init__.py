@@ -10,6 +10,7 @@ Center). Add your own with ``attrs.evolve(GENERIC, name=...)`` and
 from __future__ import annotations
 
 from scimsync.profiles._base import (
+    ConsistencyRetry,
     MissingNames,
     Profile,
     StringRule,
@@ -26,6 +27,7 @@ _profiles.add_builtin("aws", AWS)
 __all__ = [
     "AWS",
     "GENERIC",
+    "ConsistencyRetry",
     "MissingNames",
     "Profile",
     "StringRule",

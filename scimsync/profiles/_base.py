@@ -20,6 +20,7 @@ from scimsync._transforms import PluginRegistry
 from scimsync.errors import ConfigurationError, Problem
 
 __all__ = [
+    "ConsistencyRetry",
     "MissingNames",
     "Profile",
     "StringRule",
@@ -99,6 +100,50 @@ class MissingNames:
 
 def _empty(v: Any) -> bool:
     return v is MISSING or v is None or v == ""
+
+
+@attrs.frozen
+class ConsistencyRetry:
+    """How the engine retries a 404 on a resource it created moments ago.
+
+    Some service providers are eventually consistent: AWS IAM Identity Center has answered
+    404 to adding members right after creating the group (aws-scim.md §8.5). When a PATCH or
+    PUT on a resource created earlier in the same sync (or, with ``window``, shortly
+    before by the same :class:`~scimsync.Provisioner`) answers 404, the engine waits and
+    tries again before concluding the resource vanished (and recreating it). A 404 on any
+    other resource is never retried.
+
+    Args:
+        attempts: further tries after the first 404 (``0`` turns retrying off).
+        delay: seconds before the first retry; each further retry waits twice as long
+            (0.2, 0.4, 0.8 s by default).
+        window: seconds after creation during which later syncs through the same
+            provisioner also retry (``0``: only within the sync that created it).
+    """
+
+    attempts: int = 3
+    delay: float = 0.2
+    window: float = 0.0
+
+    def __attrs_post_init__(self) -> None:
+        if (
+            not isinstance(self.attempts, int)
+            or isinstance(self.attempts, bool)
+            or self.attempts < 0
+        ):
+            raise ConfigurationError(
+                f"ConsistencyRetry attempts must be a non-negative integer, got {self.attempts!r}"
+            )
+        for attr in ("delay", "window"):
+            v = getattr(self, attr)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                raise ConfigurationError(
+                    f"ConsistencyRetry {attr} must be a non-negative number of seconds, got {v!r}"
+                )
+
+    def waits(self) -> list[float]:
+        """The sleep before each retry, in seconds."""
+        return [self.delay * 2**i for i in range(self.attempts)]
 
 
 @attrs.frozen
@@ -189,6 +234,8 @@ class Profile:
             (a dangling member the engine then removes, as scim2-server needs). ``False``
             (AWS): the membership goes with the user and removing it is a 400, so the
             engine forgets it without a request.
+        consistency_retry: the :class:`ConsistencyRetry` for a 404 on a resource created
+            moments ago (default: 3 retries after 0.2, 0.4 and 0.8 s, within one sync).
         user_update / group_update: ``"patch"`` or ``"put"``.
         supports_user_put / supports_group_put: whether PUT works at all (the diff falls
             back to PUT for changes PATCH cannot express, when allowed).
@@ -224,6 +271,7 @@ class Profile:
     member_read: Literal["group_get", "users_by_group_filter"] = "group_get"
     member_remove: Literal["value", "path"] = "path"
     keeps_deleted_members: bool = True
+    consistency_retry: ConsistencyRetry = ConsistencyRetry()
     user_update: Literal["patch", "put"] = "patch"
     group_update: Literal["patch", "put"] = "patch"
     supports_user_put: bool = True
@@ -278,6 +326,11 @@ class Profile:
             raise ConfigurationError(
                 f"profile {self.name}: keeps_deleted_members must be True or False, "
                 f"got {self.keeps_deleted_members!r}"
+            )
+        if not isinstance(self.consistency_retry, ConsistencyRetry):
+            raise ConfigurationError(
+                f"profile {self.name}: consistency_retry must be a ConsistencyRetry, "
+                f"got {type(self.consistency_retry).__name__}"
             )
         for attr in ("page_size", "max_members_per_patch"):
             v = getattr(self, attr)

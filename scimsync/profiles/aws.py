@@ -10,7 +10,7 @@ the Identity Store API model; ``docs/mapping.md`` lists each rule with its sourc
 from __future__ import annotations
 
 from scimsync._mapping import ENTERPRISE_URN
-from scimsync.profiles._base import MissingNames, Profile, StringRule
+from scimsync.profiles._base import ConsistencyRetry, MissingNames, Profile, StringRule
 from scimsync.profiles.generic import django_style_group_mapping, django_style_user_mapping
 
 __all__ = ["AWS"]
@@ -61,6 +61,8 @@ AWS = Profile(
     member_remove="value",
     # Deleting a user drops its memberships; removing an unknown member is a 400 (§8).
     keeps_deleted_members=False,
+    # ssosync #42: adding members right after creating the group answered 404 (§8.5).
+    consistency_retry=ConsistencyRetry(attempts=3, delay=0.2),
     user_update="patch",
     group_update="patch",
     supports_user_put=True,
