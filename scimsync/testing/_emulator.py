@@ -98,7 +98,7 @@ class RequestLogEntry:
         request_id: the id sent back (``x-amzn-RequestId`` in the AWS profile).
         reason: why the request failed, in words (the AWS profile's 400s all carry the
             same detail on the wire; this is what CloudTrail's ``errorMessage`` would say).
-        fault: which injected fault answered (``down``, ``forced``, ``forced-drop``,
+        fault: which injected fault answered (``down``, ``forced``, ``forced-drop``, ``forced-raw``,
             ``drop``, ``rate_limit``, ``error``) or ``None``.
         timestamp: ``time.time()`` when the request arrived.
     """
@@ -430,6 +430,43 @@ class EmulatorServer:
                 ForcedFault("drop", times, 0, method, path_prefix, None, phase)
             )
 
+    def reply_next(
+        self,
+        status: int = 200,
+        body: bytes | str = b"",
+        *,
+        content_type: str | None = "application/json",
+        times: int = 1,
+        method: str | None = None,
+        path_prefix: str | None = None,
+    ) -> None:
+        """Answer the next *times* matching requests with exactly these bytes (no processing).
+
+        For testing how a client copes with a broken server: an HTML error page from a
+        proxy, truncated JSON, a list where an object belongs, a 201 without ``id``.
+
+        Args:
+            status: the HTTP status to send.
+            body: the response body, sent as is (a ``str`` is encoded as UTF-8).
+            content_type: the ``Content-Type`` header (``None``: no header).
+            times: how many requests.
+            method: only requests with this method (``None``: any).
+            path_prefix: only paths (relative to the base URL) starting with this.
+        """
+        data = body.encode() if isinstance(body, str) else bytes(body)
+        with self._lock:
+            self._faults.forced.append(
+                ForcedFault(
+                    "raw",
+                    times,
+                    status,
+                    method,
+                    path_prefix,
+                    body=data,
+                    content_type=content_type,
+                )
+            )
+
     # -- request log -------------------------------------------------------------------
 
     @property
@@ -699,6 +736,12 @@ class EmulatorServer:
             return _Drop(reset=decision.kind == "reset")
         if decision.delay > 0:
             time.sleep(decision.delay)
+        if decision.kind == "raw":
+            raw_headers = dict(profile.common_headers(request_id))
+            if decision.content_type is not None:
+                raw_headers["Content-Type"] = decision.content_type
+            self._record(req, decision.status, decision.body, arrived, None, decision.label)
+            return decision.status, raw_headers, decision.body
         if decision.kind == "status":
             failure = profile.fault_failure(decision.status, rel)
             if decision.retry_after is not None:

@@ -93,13 +93,15 @@ class FaultConfig:
 class ForcedFault:
     """A queued one-shot fault (see :meth:`EmulatorServer.fail_next`)."""
 
-    kind: Literal["status", "drop"]
+    kind: Literal["status", "drop", "raw"]
     remaining: int
     status: int = 500
     method: str | None = None
     path_prefix: str | None = None
     retry_after: float | None = None
     phase: Literal["request", "response"] = "request"
+    body: bytes = b""
+    content_type: str | None = None
 
     def applies(self, method: str, path: str) -> bool:
         if self.method is not None and self.method.upper() != method.upper():
@@ -111,12 +113,14 @@ class ForcedFault:
 class FaultDecision:
     """What the fault layer decided for one request."""
 
-    kind: Literal["none", "status", "drop", "reset"] = "none"
+    kind: Literal["none", "status", "drop", "reset", "raw"] = "none"
     status: int = 0
     retry_after: float | None = None
     label: str | None = None
     delay: float = 0.0
     drop_after: bool = False
+    body: bytes = b""
+    content_type: str | None = None
 
 
 class FaultState:
@@ -164,6 +168,14 @@ class FaultState:
                 if forced.kind == "drop":
                     return FaultDecision(
                         "drop", label="forced-drop", drop_after=forced.phase == "response"
+                    )
+                if forced.kind == "raw":
+                    return FaultDecision(
+                        "raw",
+                        forced.status,
+                        label="forced-raw",
+                        body=forced.body,
+                        content_type=forced.content_type,
                     )
                 return FaultDecision(
                     "status", forced.status, retry_after=forced.retry_after, label="forced"
