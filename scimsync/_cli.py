@@ -776,11 +776,16 @@ def exit_code_for(exc: BaseException) -> ExitCode:
 
 def _describe_error(exc: BaseException) -> str:
     text = str(exc)
-    if isinstance(exc, ScimHTTPError) and exit_code_for(exc) == ExitCode.CONNECTION:
+    if isinstance(exc, SyncFailedError) and isinstance(exc.cause, ScimHTTPError):
+        # manual mode (push) wraps the HTTP error: the advice is the cause's
+        cause: BaseException = exc.cause
+    else:
+        cause = exc
+    if isinstance(cause, ScimHTTPError) and exit_code_for(cause) == ExitCode.CONNECTION:
         try:
             from scimsync._client import _advice
 
-            return f"{text}\n  what to do: {_advice(exc)}"
+            return f"{text}\n  what to do: {_advice(cause)}"
         except ImportError:  # pragma: no cover
             return text
     return text

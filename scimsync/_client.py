@@ -21,6 +21,7 @@ import http.cookiejar
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections import deque
@@ -719,7 +720,7 @@ class ScimClient:
         policy: RetryPolicy,
         secret: str,
     ) -> tuple[ConnectionFailedError, bool]:
-        text = str(exc).replace(secret, "***")
+        text = _transport_text(exc).replace(secret, "***") if secret else _transport_text(exc)
         if isinstance(exc, requests.exceptions.SSLError):
             message = f"TLS failure talking to {self.base_url}: {text}"
             retryable = False
@@ -916,6 +917,32 @@ class ScimClient:
             error=None,
             advice="all good: the endpoint is reachable and the token is accepted",
         )
+
+
+_URLLIB3_NOISE = re.compile(
+    r"^\w+ConnectionPool\(host='(?P<host>[^']*)', port=(?P<port>\d+)\): "
+    r"Max retries exceeded with url: \S+ \(Caused by (?P<cause>.*)\)$",
+    re.DOTALL,
+)
+_ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] [^'\"\)]+")
+
+
+def _transport_text(exc: BaseException) -> str:
+    """A short account of a failed connection, without urllib3's pool and URL noise.
+
+    ``HTTPConnectionPool(host='h', port=1): Max retries exceeded with url: /x/Users?...
+    (Caused by NewConnectionError(...: [Errno 111] Connection refused))`` becomes
+    ``h:1: [Errno 111] Connection refused``. Texts of another shape are returned as is.
+    """
+    text = str(exc)
+    found = _URLLIB3_NOISE.match(text)
+    if found is None:
+        return text
+    where = f"{found['host']}:{found['port']}"
+    errno_text = _ERRNO_TEXT.search(found["cause"])
+    if errno_text is not None:
+        return f"{where}: {errno_text.group(0).strip()}"
+    return f"{where}: {found['cause']}"
 
 
 def _advice(exc: ScimHTTPError) -> str:
