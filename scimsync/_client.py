@@ -398,7 +398,9 @@ class ScimClient:
             every request, so a rotated token is picked up without a new client).
         timeout: ``(connect, read)`` seconds, or one number for both.
         verify: ``True`` (system CAs), ``False`` (no TLS verification, for labs only), or
-            the path of a CA bundle.
+            the path of a CA bundle. ``False`` logs a warning (``scimsync.client``, once
+            per URL and process), and so does an ``http://`` URL to a host other than
+            the loopback: the token would travel unencrypted.
         user_agent: a product token to put in front of scimsync's own ``User-Agent``.
         retry: the :class:`RetryPolicy`.
         rate_limit: at most this many requests per second, shared by all threads; ``None``
@@ -446,6 +448,7 @@ class ScimClient:
             )
         if pool_size < 1:
             raise ConfigurationError(f"ScimClient.pool_size: must be >= 1, got {pool_size!r}")
+        _warn_insecure_once(self.base_url, verify)
         self.retry = retry if retry is not None else RetryPolicy()
         self.cursor_pagination = cursor_pagination
         self._limiter = _RateLimiter(
@@ -917,6 +920,35 @@ class ScimClient:
             error=None,
             advice="all good: the endpoint is reachable and the token is accepted",
         )
+
+
+_warned_insecure: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _warn_insecure_once(base_url: str, verify: bool | str) -> None:
+    """Log a warning the first time a client is built without TLS protection for a URL."""
+    parts = urlsplit(base_url)
+    if verify is False and parts.scheme == "https":
+        kind = "verify"
+        message = (
+            "TLS certificate verification is OFF for %s (verify=False): anyone between "
+            "here and the server can read the bearer token. Use it only in a lab; "
+            "behind a TLS-inspecting proxy pass the proxy's CA bundle path instead"
+        )
+    elif parts.scheme == "http" and (parts.hostname or "") not in _LOOPBACK:
+        kind = "http"
+        message = (
+            "the SCIM endpoint %s is plain http: the bearer token travels unencrypted; use https"
+        )
+    else:
+        return
+    with _warned_lock:
+        if (kind, base_url) in _warned_insecure:
+            return
+        _warned_insecure.add((kind, base_url))
+    log.warning(message, base_url)
 
 
 _URLLIB3_NOISE = re.compile(
