@@ -505,9 +505,12 @@ class ScimClient:
         url = base_url.strip()
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
+            # A value without "://" is not shown: it may be the token, passed in the
+            # wrong place (ScimClient(token, url), or the URL variable set to the token).
+            got = repr(url) if "://" in url else f"a value of {len(url)} characters (not shown)"
             raise ConfigurationError(
                 f"ScimClient.base_url: expected an http(s) URL such as "
-                f"https://scim.us-east-1.amazonaws.com/<tenant>/scim/v2, got {url!r}"
+                f"https://scim.us-east-1.amazonaws.com/<tenant>/scim/v2, got {got}"
             )
         if parts.query or parts.fragment:
             raise ConfigurationError("ScimClient.base_url: must not contain a query or fragment")

@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import pickle
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from scimsync import (
     load_config,
     reconcile,
 )
+from scimsync.errors import ConfigurationError
 from scimsync.testing import EmulatorServer
 
 TOKEN = "RECOGNISABLE-SECRET-TOKEN-e2e-3f9c1a7d5b"
@@ -251,3 +253,21 @@ def _drive_everything(server: EmulatorServer, tmp_path: Path, seen: list[Any]) -
     client.close()
     rotated_client.close()
     store.close()
+
+
+@pytest.mark.parametrize(
+    "swapped",
+    [TOKEN, "eyJhbGciOi/SECRET+token==", "ftp-like-but-no-scheme.example/scim/v2"],
+)
+def test_a_token_passed_as_the_url_is_not_echoed(swapped: str) -> None:
+    """ScimClient(token, url): the 'URL' may be the token; the error must not print it."""
+    with pytest.raises(ConfigurationError) as info:
+        ScimClient(swapped, "https://scim.example.com/scim/v2")
+    text = str(info.value) + repr(info.value)
+    assert swapped not in text
+    assert f"got a value of {len(swapped)} characters (not shown)" in text
+    # a URL with a scheme is still shown, to spot the typo
+    with pytest.raises(
+        ConfigurationError, match=re.escape("got 'htps://scim.example.com/scim/v2'")
+    ):
+        ScimClient("htps://scim.example.com/scim/v2", TOKEN)
