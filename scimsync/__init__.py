@@ -82,7 +82,15 @@ from scimsync._resources import (
     to_wire,
 )
 from scimsync._scheduler import Scheduler
-from scimsync._sources import CSVSource, IterableSource, JSONSource, Source, SourceProblem
+from scimsync._sources import (
+    CSVSource,
+    IterableSource,
+    JSONSource,
+    Source,
+    SourceProblem,
+    get_source_factory,
+    register_source,
+)
 from scimsync._store import (
     Link,
     OutboxItem,
@@ -222,12 +230,14 @@ __all__ = [
     "diff_resource",
     "from_wire",
     "get_profile",
+    "get_source_factory",
     "import_remote",
     "load_config",
     "plan",
     "quote_filter_value",
     "reconcile",
     "register_profile",
+    "register_source",
     "register_transform",
     "representation_hash",
     "source",

@@ -126,7 +126,8 @@ class SourceConfig:
     """The ``[source]`` table: where the users and groups come from.
 
     Attributes:
-        type: ``"csv"``, ``"json"`` or ``"python"``.
+        type: ``"csv"``, ``"json"``, ``"python"``, ``"iterable"`` or a type registered
+            with :func:`scimsync.register_source` or a ``scimsync.sources`` entry point.
         users: the users file (csv/json).
         groups: the groups file (csv/json), optional.
         factory: ``"module:attribute"`` (python): a Source, or a callable returning one.
@@ -366,9 +367,20 @@ class Config:
                         f"{self.path}: source.factory: calling {sc.factory} failed: {exc}"
                     ) from exc
             return obj  # type: ignore[no-any-return]
-        from scimsync import _sources
+        from scimsync._sources import get_source_factory
 
-        cls: Any = _sources.CSVSource if sc.type == "csv" else _sources.JSONSource
+        cls: Any = get_source_factory(sc.type)
+        if sc.type not in _SOURCE_FILES:  # a registered or entry-point source type
+            try:
+                built: Source = cls(**sc.options)
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"{self.path}: source: {exc}") from exc
+            except Exception as exc:
+                raise ConfigurationError(
+                    f"{self.path}: source: cannot build the {sc.type} source: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            return built
         for name, file in sc.files.items():
             if not file.exists():
                 raise ConfigurationError(f"{self.path}: source.{name}: {file} does not exist")
@@ -619,7 +631,9 @@ class _Loader:
         key = "source"
         if not isinstance(raw, Mapping):
             raise self.problem(key, f"must be a table, not {_tname(raw)}")
-        typ = self.get(raw, key, "type", str, required=True, choices=SOURCE_TYPES)
+        typ = self.get(raw, key, "type", str, required=True)
+        if typ not in SOURCE_TYPES:
+            return self.load_plugin_source(raw, typ)
         if typ == "python":
             factory = self.get(raw, key, "factory", str, required=True)
             if ":" not in factory or not all(factory.split(":", 1)):
@@ -669,6 +683,41 @@ class _Loader:
             options=options,
             files=paths,
         )
+
+    def load_plugin_source(self, raw: Mapping[str, Any], typ: str) -> SourceConfig:
+        """A source type from :func:`scimsync.register_source` or a ``scimsync.sources``
+        entry point: its other keys are the factory's keyword arguments."""
+        from scimsync._sources import get_source_factory, source_type_names
+
+        key = "source"
+        known = source_type_names()
+        if typ not in known:
+            hint = difflib.get_close_matches(typ, known, n=1)
+            raise self.problem(
+                "source.type",
+                f"{typ!r} is not a known source type"
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                + f"; choose one of: {', '.join(known)} (packages add types through the "
+                "scimsync.sources entry point group)",
+            )
+        try:
+            factory = get_source_factory(typ)
+        except ConfigurationError as exc:
+            raise self.problem("source.type", _plain(exc)) from None
+        params = _signature_names(factory)
+        if params is not None:
+            self.table(raw, key, ["type", *params])
+        options: dict[str, Any] = {}
+        for k, v in raw.items():
+            if k == "type" or (params is not None and k not in params):
+                continue
+            if (k == "path" or k.endswith("_path")) and isinstance(v, str):
+                p = self.soft(functools.partial(self.path_value, raw, key, k))
+                if p is not None:
+                    options[k] = str(p)
+            else:
+                options[k] = v
+        return SourceConfig(type=typ, options=options)
 
     def load_store(self, raw: Any) -> Path:
         tbl = self.table(raw, "store", ["path"])

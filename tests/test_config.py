@@ -256,7 +256,7 @@ def test_target_mistakes(tmp_path: Path, snippet: str, key: str, fragment: str) 
 @pytest.mark.parametrize(
     ("text", "key", "fragment"),
     [
-        ('[source]\ntype = "xml"\n', "source.type", "choose one of: csv, json, python"),
+        ('[source]\ntype = "xml"\n', "source.type", "choose one of: csv, iterable, json, python"),
         ('[source]\ntype = "csv"\n', "source.users", "is required for a csv source"),
         ('[source]\ntype = "python"\n', "source.factory", "is required"),
         ('[source]\ntype = "python"\nfactory = "nocolon"\n', "source.factory", "module:attribute"),

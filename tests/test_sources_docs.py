@@ -25,10 +25,16 @@ def test_docs_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     module = types.ModuleType("docs_sources")  # a real module, so dataclasses can find it
     monkeypatch.setitem(sys.modules, module.__name__, module)
     namespace = module.__dict__
-    for i, code in enumerate(blocks()):
-        try:
-            exec(compile(code, f"{DOC.name}[block {i}]", "exec"), namespace)  # noqa: S102
-        except Exception as exc:
-            pytest.fail(
-                f"docs/sources.md python block {i} failed: {type(exc).__name__}: {exc}\n{code}"
-            )
+    from scimsync._sources import _source_types
+
+    _source_types.clear_cache()  # the examples register a source type: leave none behind
+    try:
+        for i, code in enumerate(blocks()):
+            try:
+                exec(compile(code, f"{DOC.name}[block {i}]", "exec"), namespace)  # noqa: S102
+            except Exception as exc:
+                pytest.fail(
+                    f"docs/sources.md python block {i} failed: {type(exc).__name__}: {exc}\n{code}"
+                )
+    finally:
+        _source_types.clear_cache()
