@@ -247,6 +247,13 @@ def parse_path(text: str) -> ScimPath:
 # --------------------------------------------------------------------------- getters
 
 
+#: What a source may not return for one object: scalars and bare sequences have none of
+#: the attributes a mapping reads. Exact types: a namedtuple (a tuple subclass) is fine.
+_NOT_AN_OBJECT = frozenset(
+    {str, bytes, bytearray, bool, int, float, complex, list, tuple, set, frozenset}
+)
+
+
 class _SourceMissingError(Exception):
     def __init__(self, attr: str) -> None:
         self.attr = attr
@@ -564,6 +571,19 @@ class _BaseMapping:
         kind = self.kind
         rep: dict[str, Any] = {"schemas": [self.core_urn]}
         problems: list[Problem] = []
+        if type(obj) in _NOT_AN_OBJECT:
+            # One clear problem instead of "attribute missing on int" for every field.
+            shown = repr(obj) if len(repr(obj)) <= 40 else repr(obj)[:37] + "..."
+            return rep, [
+                Problem(
+                    key,
+                    "",
+                    "not_an_object",
+                    f"{kind} {key}: the source returned {type(obj).__name__} {shown}, not an "
+                    f"object or a dict: get_{kind} must return a model instance, a mapping "
+                    "or None (deleted)",
+                )
+            ]
         has_ext_id = False
         for path_text, path, fld, get, primary in self._compiled.steps:
             if fld.create_only and not for_create:
