@@ -1196,7 +1196,9 @@ class ResourceEndpoint(Generic[T]):
             return self._cursor_pages(flt, page_size)
         return self._index_pages(flt, page_size)
 
-    def _check_page(self, data: Any, status: int, qs_path: str) -> tuple[dict[str, Any], list[Any]]:
+    def _check_page(
+        self, data: Any, status: int, qs_path: str, *, first: bool = False
+    ) -> tuple[dict[str, Any], list[Any]]:
         if not isinstance(data, dict):
             raise MalformedResponseError(
                 f"expected a ListResponse object, got {type(data).__name__}",
@@ -1214,6 +1216,21 @@ class ResourceEndpoint(Generic[T]):
                 path=qs_path,
                 status=status,
             )
+        total = data.get("totalResults")
+        if (
+            first
+            and not resources
+            and isinstance(total, int)
+            and not isinstance(total, bool)
+            and total > 0
+        ):
+            # Taking this for "nothing matches" would create a duplicate of what exists.
+            raise MalformedResponseError(
+                f"the first page says totalResults {total} but carries no Resources",
+                method="GET",
+                path=qs_path,
+                status=status,
+            )
         return data, resources
 
     def _index_pages(self, flt: str | None, page_size: int) -> Iterator[dict[str, Any]]:
@@ -1226,7 +1243,7 @@ class ResourceEndpoint(Generic[T]):
                 query.append(("filter", flt))
             query += [("startIndex", str(start)), ("count", str(page_size))]
             status, data = self._client.request("GET", self.path, query=query)
-            page, resources = self._check_page(data, status, self.path)
+            page, resources = self._check_page(data, status, self.path, first=start == 1)
             ids = [r.get("id") for r in resources]
             if resources and ids == previous_ids:
                 raise MalformedResponseError(
@@ -1256,7 +1273,7 @@ class ResourceEndpoint(Generic[T]):
                 query.append(("filter", flt))
             query.append(("count", str(page_size)))
             status, data = self._client.request("GET", self.path, query=query)
-            page, _ = self._check_page(data, status, self.path)
+            page, _ = self._check_page(data, status, self.path, first=cursor is None)
             yield page
             nxt = page.get("nextCursor")
             if nxt is None or nxt == "":

@@ -159,6 +159,14 @@ CASES = [
         push_exit=1,
     ),
     Case(
+        # taking this for "no match" would create a duplicate of the existing user
+        "totalResults without Resources",
+        arrange=_raw(200, '{"totalResults": 1, "Resources": null}', method="GET"),
+        error=MalformedResponseError,
+        says=("GET /Users -> 200", "totalResults 1 but carries no Resources"),
+        push_exit=1,
+    ),
+    Case(
         "created without an id",
         arrange=_raw(201, '{"userName": "ada", "active": true}', method="POST"),
         error=MalformedResponseError,
@@ -221,8 +229,10 @@ def test_python_api(case: Case, tmp_path: Path) -> None:
         for words in case.says:
             assert words in text, (words, text)
         _assert_clean(text + repr(exc) + exc.trace.format())
-        # nothing half-done was recorded as done
+        # nothing half-done was recorded as done, and no duplicate was created
         assert store.get_link("aws", "user", "1") is None
+        if case.error is MalformedResponseError and "id" not in case.name:
+            assert server.users() == []
         # the connection test says the same, with advice in words
         result = client.test_connection()
         if case.tc_exit == 3:
