@@ -824,6 +824,8 @@ class _Reconciler:
         if link is None:
             self.unlinked[kind][rid] = rep
             return
+        if self.mode != "deep":
+            return  # an incremental run reads the target only to match new keys
         last = dict(link.last_rep or {})
         last_attrs = {k: v for k, v in last.items() if k != "members"}
         remote = strip_server_fields(rep)
