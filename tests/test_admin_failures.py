@@ -23,7 +23,16 @@ from typing import Any
 import attrs
 import pytest
 
-from scimsync import AWS, Provisioner, RetryPolicy, ScimClient, SQLiteStore, SyncFailedError, Target
+from scimsync import (
+    AWS,
+    Provisioner,
+    Reports,
+    RetryPolicy,
+    ScimClient,
+    SQLiteStore,
+    SyncFailedError,
+    Target,
+)
 from scimsync.errors import (
     ConnectionFailedError,
     MalformedResponseError,
@@ -229,6 +238,12 @@ def test_python_api(case: Case, tmp_path: Path) -> None:
         for words in case.says:
             assert words in text, (words, text)
         _assert_clean(text + repr(exc) + exc.trace.format())
+        # the report says where it failed: looking for the user, or creating it
+        where = "create" if case.name == "created without an id" else "match"
+        assert exc.trace.operation == where
+        record = Reports(store).last("user", "1")
+        assert record is not None
+        assert (record.operation, str(record.outcome)) == (where, "failed")
         # nothing half-done was recorded as done, and no duplicate was created
         assert store.get_link("aws", "user", "1") is None
         if case.error is MalformedResponseError and "id" not in case.name:
