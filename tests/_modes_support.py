@@ -65,6 +65,7 @@ def make_provisioner(
     concurrency: int = 4,
     store=None,
     retry: RetryPolicy | None = None,
+    clock=None,
     **target_kw: Any,
 ) -> Provisioner:
     if profile is None:
@@ -79,7 +80,7 @@ def make_provisioner(
         concurrency=concurrency,
         **target_kw,
     )
-    return Provisioner(source=source, store=store, targets=[target])
+    return Provisioner(source=source, store=store, targets=[target], clock=clock)
 
 
 def small_pages(profile, n: int = 10):

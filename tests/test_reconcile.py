@@ -426,14 +426,16 @@ def test_target_read_fails_nothing_is_deprovisioned(aws, src, tmp_path):
     def failing_pages(*a, **kw):
         for page in real(*a, **kw):
             calls["n"] += 1
-            if calls["n"] == 2:
-                aws.fail_next(500, count=1)
+            if calls["n"] == 1:
+                aws.fail_next(500, times=1)
             yield page
 
     prov.targets[0].client.users.pages_raw = failing_pages
     summary = reconcile(prov, mode="deep", orphans="delete")
     assert summary.status == "partial"
-    assert any("reading the target's users failed after 5" in r for r in summary.reasons)
+    assert any(
+        "reading the target's users failed after 5" in r and "500" in r for r in summary.reasons
+    ), summary.reasons
     assert writes(aws) == []
     assert aws.get_user(prov.store.get_link("aws", "user", "1").remote_id)["active"] is True
 
@@ -580,3 +582,35 @@ def test_generic_profile_full_cycle(generic, src, tmp_path):
     summary = reconcile(prov, mode="deep")
     assert summary.counts == {"unchanged": 15}
     assert writes(generic) == []
+
+
+def test_deactivate_then_delete_waits_for_the_grace_period_without_requests(aws, src, tmp_path):
+    import datetime as dt
+
+    now = [dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)]
+    policies = Policies(user_lifecycle="deactivate_then_delete", grace_period=dt.timedelta(days=7))
+    prov = synced(aws, src, tmp_path, policies=policies, clock=lambda: now[0])
+    uid = prov.store.get_link("aws", "user", "4").remote_id
+    del src.users["4"]
+    assert reconcile(prov).counts["deactivated"] == 1
+    aws.reset_log()
+    now[0] += dt.timedelta(days=3)
+    quiet = reconcile(prov)  # still in its grace period: nothing to send
+    assert quiet.counts == {"unchanged": 15}
+    assert aws.request_log == []
+    now[0] += dt.timedelta(days=5)
+    done = reconcile(prov)
+    assert done.counts["deleted"] == 1
+    assert aws.get_user(uid) is None
+    assert prov.store.get_link("aws", "user", "4") is None
+
+
+def test_incremental_falls_back_to_lookups_when_the_paged_read_fails(aws, tmp_path):
+    src = MutableSource([user(i) for i in range(30)])
+    prov = make_provisioner(aws, src, tmp_path, profile=small_pages(AWS, 10))
+    aws.fail_next(500, times=1, method="GET")  # the paged read of /Users fails
+    summary = reconcile(prov)
+    assert summary.status == "complete"
+    assert summary.counts["created"] == 30
+    assert any("looked up one by one" in r for r in summary.reasons)
+    assert len(aws.users()) == 30
