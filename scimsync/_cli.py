@@ -896,7 +896,9 @@ def _reconcile(args: argparse.Namespace, ctx: Context, *, dry_run: bool) -> int:
         )
         c.print(str(summary))
         code = run_exit_code(summary)
-        if code == ExitCode.PARTIAL and summary.status != "complete":
+        if code == ExitCode.PARTIAL:
+            # Also when the run completed with every object failed (an expired token
+            # fails each one in turn): a target that cannot be used at all exits 3.
             code = _connection_or(ctx, name, code)
         worst = max(worst, code)
     return worst

@@ -374,3 +374,24 @@ def test_exit_codes_in_this_file_are_the_documented_ones() -> None:
     docs = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
     assert "| 3 | connection or authentication failure: the target cannot be used |" in docs
     assert "| 1 | partial: the command ran, but some objects failed |" in docs
+
+
+@pytest.mark.parametrize("mode", ["incremental", "full"])
+def test_sync_with_an_expired_token_exits_3_and_says_what_to_do(tmp_path: Path, mode: str) -> None:
+    """Every object fails with 401: not 'partial' (1) but 'the target cannot be used' (3)."""
+    server = _server()
+    try:
+        _write_config(tmp_path, server.base_url)
+        proc = _scimsync(tmp_path, EXPIRED, "sync", "--mode", mode)
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        assert "what to do: the token is invalid or expired" in proc.stderr
+        _assert_clean(proc.stdout + proc.stderr)
+        # one object refused, the target fine: partial (1), as documented
+        (tmp_path / "users.csv").write_text(
+            USERS_CSV + "2,bad user,Bad,User,bad@example.org,true\n"
+        )
+        proc = _scimsync(tmp_path, TOKEN, "sync", "--mode", mode)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "what to do" not in proc.stderr
+    finally:
+        server.stop()
