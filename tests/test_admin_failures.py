@@ -200,7 +200,7 @@ class _OneUser:
         }
 
     def get_group(self, key: str) -> Any:
-        return None
+        return {"name": "Engineering"} if key == "eng" else None
 
     def iter_user_keys(self) -> list[str]:
         return ["1"]
@@ -209,7 +209,7 @@ class _OneUser:
         return []
 
     def group_member_keys(self, key: str) -> set[str]:
-        return set()
+        return {"1"} if key == "eng" else set()
 
 
 def _assert_clean(text: str) -> None:
@@ -244,6 +244,10 @@ def test_python_api(case: Case, tmp_path: Path) -> None:
         record = Reports(store).last("user", "1")
         assert record is not None
         assert (record.operation, str(record.outcome)) == (where, "failed")
+        if case.name == "wrong token":  # a group's flow has more steps: the same answer
+            with pytest.raises(SyncFailedError) as group_info:
+                prov.sync_group("eng")
+            assert group_info.value.trace.operation == "match"
         # nothing half-done was recorded as done, and no duplicate was created
         assert store.get_link("aws", "user", "1") is None
         if case.error is MalformedResponseError and "id" not in case.name:

@@ -680,8 +680,8 @@ def _combine(kind: str, key: str, traces: list[SyncTrace]) -> SyncTrace:
 def _operation_from_steps(trace: SyncTrace) -> str:
     for s in reversed(trace.steps):
         if s.name in ("build", "validate"):
-            # Valid, and no action chosen yet: the failure came while matching (a GET).
-            return "match" if s.name == "validate" and s.ok else "validate"
+            # Built and valid, no action chosen yet: the failure came while matching (a GET).
+            return "validate" if not s.ok else "match"
         if s.name == "action":
             word = s.message.split(":")[0].split()[0].lower()
             if word in (
