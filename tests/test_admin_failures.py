@@ -97,7 +97,7 @@ CASES = [
         "wrong token",
         token="not-the-token-at-all",
         error=UnauthorizedError,
-        says=("401", "bearer token is invalid, expired or revoked"),
+        says=("401", "the bearer token is invalid, expired or revoked"),
         advice=NEW_TOKEN_ADVICE,
         push_exit=3,
         tc_exit=3,
