@@ -33,6 +33,7 @@ __all__ = [
     "ScimHTTPError",
     "ScimSyncError",
     "ServerError",
+    "SourceReadError",
     "SyncFailedError",
     "TransientError",
     "UnauthorizedError",
@@ -253,6 +254,15 @@ class ValidationError(ScimSyncError, ValueError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.kind, self.key, self.problems))
+
+
+class SourceReadError(ScimSyncError):
+    """The source raised while reading a key (the sync stops; nothing is deprovisioned).
+
+    The message names the object and the source's exception, e.g.
+    ``"user 42: reading the source failed: OperationalError: server closed the connection"``.
+    Automatic mode retries it (the source may come back).
+    """
 
 
 class SyncFailedError(ScimSyncError):

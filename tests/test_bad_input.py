@@ -5,6 +5,7 @@ rest of the batch goes on. Against the AWS-profile emulator with a real SQLite s
 
 from __future__ import annotations
 
+import pickle
 from collections import namedtuple
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from scimsync import (
     Target,
     source,
 )
+from scimsync.errors import SourceReadError, ValidationError
 from scimsync.testing import EmulatorServer
 
 
@@ -156,6 +158,12 @@ def test_manual_mode_names_the_object_and_attribute(env: Any) -> None:
             prov.sync_user(key)
         assert says in str(info.value), str(info.value)
         assert str(info.value).startswith(f"user {key} on target aws: ")
+        # the cause is one of the public exceptions, and survives pickling (Celery)
+        cause = info.value.cause
+        expected = SourceReadError if key == "source-raises" else ValidationError
+        assert type(cause) is expected, repr(cause)
+        again = pickle.loads(pickle.dumps(cause))  # noqa: S301 - our own object
+        assert (type(again), str(again)) == (expected, str(cause))
     assert server.requests("POST") == []  # nothing bad was sent
 
 

@@ -18,7 +18,7 @@ from scimsync.errors import (
     LinkConflictError,
     MalformedResponseError,
     NotFoundError,
-    ScimSyncError,
+    SourceReadError,
     ValidationError,
 )
 
@@ -30,10 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["FlowBase", "SourceReadError", "sorted_member_ids"]
 
 _T = TypeVar("_T")
-
-
-class SourceReadError(ScimSyncError):
-    """The source raised while reading a key (the sync stops; nothing is deprovisioned)."""
 
 
 def sorted_member_ids(rep: Mapping[str, Any] | None) -> list[str]:
