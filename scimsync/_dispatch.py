@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from scimsync._engine._shared import SourceReadError
 from scimsync.errors import (
     ConfigurationError,
     ForbiddenError,
@@ -121,7 +120,7 @@ def classify_error(exc: BaseException) -> tuple[bool, float | None]:
             return True, cur.retry_after
         if isinstance(cur, (TransientError, ServerError, UnauthorizedError, ForbiddenError)):
             return True, None
-        if isinstance(cur, SourceReadError):
+        if any(c.__name__ == "SourceReadError" for c in type(cur).__mro__):
             return True, None  # the host's database hiccuped: try again later
         if isinstance(cur, ScimSyncError) and not isinstance(cur, SyncFailedError):
             return False, None

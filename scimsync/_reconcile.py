@@ -34,9 +34,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from scimsync._diff import diff_resource, representation_hash
+from scimsync._engine import RemoteIndex, RunContext, SyncTrace
 from scimsync._engine._job import Job, project, strip_server_fields
-from scimsync._engine._run import RemoteIndex, RunContext
-from scimsync._engine._trace import SyncTrace
 from scimsync._filter import Filter
 from scimsync._store import ReportRecord
 from scimsync._store._records import utcnow
