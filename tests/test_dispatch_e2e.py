@@ -204,3 +204,19 @@ def test_a_permanently_invalid_user_becomes_a_dead_letter_with_a_report(tmp_path
         assert dispatcher.replay() == 1
         assert dispatcher.flush(timeout=30)
         assert [u["userName"] for u in server.users()] == ["fixed@example.org"]
+
+
+def test_notify_wakes_an_idle_dispatcher_at_once(tmp_path):
+    from scimsync import Provisioner
+
+    if not hasattr(Provisioner, "add_notify_listener"):
+        pytest.skip("Provisioner.add_notify_listener is not in the engine yet (requested)")
+    src = MutableSource([user(1)])
+    with EmulatorServer("aws") as server:
+        prov = make_provisioner(server, src, tmp_path)
+        # A one-hour poll: only notify's wake-up can get the row synced in time.
+        with Dispatcher(prov, workers=2, poll_interval=3600) as dispatcher:
+            time.sleep(0.05)
+            prov.notify("user", "1")
+            assert wait_until(lambda: len(server.users()) == 1, timeout=10)
+            assert dispatcher.stats.synced == 1
