@@ -219,4 +219,4 @@ def test_notify_wakes_an_idle_dispatcher_at_once(tmp_path):
             time.sleep(0.05)
             prov.notify("user", "1")
             assert wait_until(lambda: len(server.users()) == 1, timeout=10)
-            assert dispatcher.stats.synced == 1
+            assert wait_until(lambda: dispatcher.stats.synced == 1, timeout=10)
