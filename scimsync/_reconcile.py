@@ -985,7 +985,11 @@ class _Reconciler:
         for key, info in links.items():
             if key in seen:
                 continue
-            if self._delete_due(kind, info) or info.state != "deactivated":
+            if kind == "group":
+                wanted = self._delete_due(kind, info)  # False under group_lifecycle="keep"
+            else:
+                wanted = self._delete_due(kind, info) or info.state != "deactivated"
+            if wanted:
                 deprovision.append(key)
             else:
                 unchanged += 1

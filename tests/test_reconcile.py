@@ -614,3 +614,14 @@ def test_incremental_falls_back_to_lookups_when_the_paged_read_fails(aws, tmp_pa
     assert summary.counts["created"] == 30
     assert any("looked up one by one" in r for r in summary.reasons)
     assert len(aws.users()) == 30
+
+
+def test_groups_kept_by_policy_are_not_resynced_every_run(aws, src, tmp_path):
+    prov = synced(aws, src, tmp_path, policies=Policies(group_lifecycle="keep"))
+    gid = prov.store.get_link("aws", "group", "g1").remote_id
+    del src.groups["g1"]
+    first = reconcile(prov)
+    assert writes(aws) == []
+    assert aws.get_group(gid) is not None
+    assert prov.store.query_reports(run_id=first.run_id) == []
+    assert first.counts == {"unchanged": 15}
