@@ -658,6 +658,9 @@ class ScimClient:
                 if secret.encode() in content:  # a server echoing the token back
                     content = content.replace(secret.encode(), b"***")
                 parsed, is_json = self._parse(content)
+                if is_json and b"\\" in content and _contains(parsed, secret):
+                    # echoed with JSON escapes ("abc\/def" for "abc/def"): mask it decoded
+                    parsed = _masked(parsed, secret)
                 self._after(method, path, qs, body, status, parsed, duration, request_id, attempt)
                 if status in ok:
                     if limiter.adaptive:
@@ -952,6 +955,28 @@ def _warn_insecure_once(base_url: str, verify: bool | str) -> None:
             return
         _warned_insecure.add((kind, base_url))
     log.warning(message, base_url)
+
+
+def _contains(value: Any, secret: str) -> bool:
+    """Whether *secret* appears in any string (key or value) inside a parsed JSON value."""
+    if isinstance(value, str):
+        return secret in value
+    if isinstance(value, dict):
+        return any(_contains(k, secret) or _contains(v, secret) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains(v, secret) for v in value)
+    return False
+
+
+def _masked(value: Any, secret: str) -> Any:
+    """A copy of a parsed JSON value with *secret* replaced by ``***`` in every string."""
+    if isinstance(value, str):
+        return value.replace(secret, "***")
+    if isinstance(value, dict):
+        return {_masked(k, secret): _masked(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v, secret) for v in value]
+    return value
 
 
 _URLLIB3_NOISE = re.compile(

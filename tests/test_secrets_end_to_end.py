@@ -35,7 +35,7 @@ from scimsync import (
     load_config,
     reconcile,
 )
-from scimsync.errors import ConfigurationError
+from scimsync.errors import ConfigurationError, ScimSyncError
 from scimsync.testing import EmulatorServer
 
 TOKEN = "RECOGNISABLE-SECRET-TOKEN-e2e-3f9c1a7d5b"
@@ -271,3 +271,23 @@ def test_a_token_passed_as_the_url_is_not_echoed(swapped: str) -> None:
         ConfigurationError, match=re.escape("got 'htps://scim.example.com/scim/v2'")
     ):
         ScimClient("htps://scim.example.com/scim/v2", TOKEN)
+
+
+def test_a_token_echoed_with_json_escapes_is_masked(caplog: pytest.LogCaptureFixture) -> None:
+    """AWS-style tokens hold '/' and '+'; a Java server may echo '/' as '\\/' in JSON."""
+    token = "AbC/secret+Token/e2e=="
+    escaped = token.replace("/", "\\/")
+    body = '{"detail": "bad header: Bearer ' + escaped + '", "status": "400"}'
+    caplog.set_level(logging.DEBUG)
+    with EmulatorServer("aws", tokens=[token]) as server:
+        client = ScimClient(server.base_url, token)
+        server.reply_next(400, body)
+        with client.recording() as exchanges, pytest.raises(ScimSyncError) as info:
+            client.users.get("abc")
+        client.close()
+    assert escaped.encode() in server.request_log[-1].response_bytes  # really sent escaped
+    texts = [str(info.value), repr(info.value), caplog.text, repr(exchanges)]
+    assert "bad header: Bearer ***" in str(info.value)
+    for text in texts:
+        assert token not in text
+        assert escaped not in text
