@@ -207,10 +207,6 @@ def test_a_permanently_invalid_user_becomes_a_dead_letter_with_a_report(tmp_path
 
 
 def test_notify_wakes_an_idle_dispatcher_at_once(tmp_path):
-    from scimsync import Provisioner
-
-    if not hasattr(Provisioner, "add_notify_listener"):
-        pytest.skip("Provisioner.add_notify_listener is not in the engine yet (requested)")
     src = MutableSource([user(1)])
     with EmulatorServer("aws") as server:
         prov = make_provisioner(server, src, tmp_path)

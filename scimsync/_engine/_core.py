@@ -122,6 +122,8 @@ class Provisioner(UserFlow, GroupFlow):
         self._locks = KeyLocks()
         self._local = threading.local()
         self.approvals = Approvals(self)
+        self._notify_listeners: list[Callable[[], None]] = []
+        self._notify_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Provisioner(targets={list(self._targets)!r})"
@@ -168,6 +170,9 @@ class Provisioner(UserFlow, GroupFlow):
     def notify(self, kind: str, key: Any, *, target: str | None = None) -> None:
         """Record durably that ``key`` needs syncing (an outbox insert, no network).
 
+        The row is written first; then every listener registered with
+        :meth:`add_notify_listener` is called (a running dispatcher wakes at once).
+
         Args:
             kind: ``"user"`` or ``"group"``.
             key: the local key (converted with ``str``).
@@ -177,6 +182,34 @@ class Provisioner(UserFlow, GroupFlow):
         if target is not None:
             self.target(target)
         self._store.enqueue(kind, str(key), target)
+        with self._notify_lock:
+            listeners = list(self._notify_listeners)
+        for fn in listeners:
+            try:
+                fn()
+            except Exception:
+                log.exception("scimsync: a notify listener raised; ignored")
+
+    def add_notify_listener(self, fn: Callable[[], None]) -> None:
+        """Call ``fn()`` after every :meth:`notify`, once the outbox row is written.
+
+        A :class:`~scimsync.Dispatcher` registers its wake-up here when it starts (and
+        removes it when it stops), so a notified key is picked up at once instead of at
+        the next poll. Listeners run in the notifying thread: keep them quick and never
+        do network I/O in one. An exception from a listener is logged and ignored.
+
+        Args:
+            fn: a callable taking no arguments.
+        """
+        if not callable(fn):
+            raise TypeError(f"add_notify_listener(fn={fn!r}): fn must be callable")
+        with self._notify_lock:
+            self._notify_listeners.append(fn)
+
+    def remove_notify_listener(self, fn: Callable[[], None]) -> None:
+        """Stop calling ``fn`` after :meth:`notify` (no error if it was not registered)."""
+        with self._notify_lock, contextlib.suppress(ValueError):
+            self._notify_listeners.remove(fn)
 
     # ------------------------------------------------------------------ runs
 

@@ -1,0 +1,58 @@
+"""Engine <-> automatic/scheduled modes: notify listeners, the delegating methods,
+``desired()``, approvals of held orphan deletes, the deletion threshold in automatic mode
+and reconcile with a source that skipped bad rows. Real emulator, real SQLiteStore."""
+
+from __future__ import annotations
+
+import logging
+
+from _modes_support import MutableSource, make_provisioner, user
+
+from scimsync._dispatch import Dispatcher
+from scimsync.testing import EmulatorServer
+
+# ---------------------------------------------------------------------- 1. notify listeners
+
+
+def test_notify_enqueues_first_then_calls_listeners_and_swallows_their_errors(tmp_path, caplog):
+    src = MutableSource([user(1)])
+    with EmulatorServer("aws") as server:
+        prov = make_provisioner(server, src, tmp_path)
+        seen: list[int] = []
+
+        def counts_rows() -> None:
+            # The row is already in the outbox when a listener runs.
+            seen.append(prov.store.outbox_counts().get("pending", 0))
+
+        def broken() -> None:
+            raise RuntimeError("listener bug")
+
+        prov.add_notify_listener(broken)
+        prov.add_notify_listener(counts_rows)
+        with caplog.at_level(logging.ERROR, logger="scimsync"):
+            prov.notify("user", "1")
+        assert seen == [1]
+        assert "a notify listener raised" in caplog.text
+        prov.remove_notify_listener(counts_rows)
+        prov.remove_notify_listener(counts_rows)  # twice: no error
+        prov.notify("user", "2")
+        assert seen == [1]
+        assert server.request_log == []  # notify never touches the network
+
+
+def test_dispatcher_registers_on_start_and_unregisters_on_stop(tmp_path):
+    src = MutableSource([user(i) for i in range(3)])
+    with EmulatorServer("aws") as server:
+        prov = make_provisioner(server, src, tmp_path)
+        # A one-minute poll: without the wake-up, flush(timeout=5) could not succeed.
+        dispatcher = Dispatcher(prov, workers=1, poll_interval=60).start()
+        try:
+            assert dispatcher.wake in prov._notify_listeners
+            for i in range(3):
+                prov.notify("user", str(i))
+            assert dispatcher.flush(timeout=5)
+            assert dispatcher.stats.synced == 3
+            assert len(server.users()) == 3
+        finally:
+            dispatcher.stop()
+        assert dispatcher.wake not in prov._notify_listeners
