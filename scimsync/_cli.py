@@ -952,11 +952,9 @@ def run_reconcile(
     plain_steps: int = 10,
 ) -> Any:
     """Run one reconcile (a :class:`~scimsync.RunSummary`), showing progress as it goes."""
-    from scimsync._reconcile import reconcile
-
     progress = Progress(console, label, _total_hint(prov), plain_steps=plain_steps)
     with _progress_from_signals(prov, target, progress):
-        summary = reconcile(prov, target, mode=mode, dry_run=dry_run, orphans=orphans)
+        summary = prov.reconcile(target, mode=mode, dry_run=dry_run, orphans=orphans)
     progress.finish()
     return summary
 
@@ -1002,13 +1000,11 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
 
     Exit 1 when the import was partial, an object failed, or matches conflicted.
     """
-    from scimsync._import import import_remote
-
     prov = ctx.provisioner()
     worst = ExitCode.OK
     for name in ctx.targets():
         ctx.console.info(f"Importing from target {ctx.console.style(name, 'bold')}...")
-        result = import_remote(prov, name, dry_run=args.dry_run)
+        result = prov.import_remote(name, dry_run=args.dry_run)
         ctx.console.print(str(result))
         code = run_exit_code(result)
         if code == ExitCode.OK and result.counts.get("conflicts"):

@@ -56,3 +56,40 @@ def test_dispatcher_registers_on_start_and_unregisters_on_stop(tmp_path):
         finally:
             dispatcher.stop()
         assert dispatcher.wake not in prov._notify_listeners
+
+
+# ---------------------------------------------------------------------- 2. delegates
+
+
+def test_delegating_methods_reach_reconcile_plan_import_and_the_dispatcher(tmp_path):
+    src = MutableSource([user(1), user(2)])
+    with EmulatorServer("aws") as server:
+        server.seed_user(userName="user1@example.org", displayName="First1 Last1")
+        prov = make_provisioner(server, src, tmp_path)
+
+        imported = prov.import_remote(dry_run=True)
+        assert [m.key for m in imported.matched] == ["1"]
+        assert prov.store.get_link("aws", "user", "1") is None  # a dry run links nothing
+        imported = prov.import_remote("aws")
+        assert [m.key for m in imported.matched] == ["1"]
+        assert [i.key for i in imported.local_only] == ["2"]
+
+        plan = prov.plan(mode="deep")
+        assert plan.keys("create") == ["2"]
+        assert len(server.users()) == 1  # planning sent no write
+
+        summary = prov.reconcile("aws", mode="deep", memberships=False)
+        assert summary.status == "complete"
+        assert summary.counts.get("created") == 1
+        assert len(server.users()) == 2
+
+        src.users["3"] = user(3)
+        prov.notify("user", "3")
+        dispatcher = prov.start_dispatcher(workers=1, poll_interval=60)
+        try:
+            assert dispatcher.running
+            assert dispatcher.flush(timeout=5)
+        finally:
+            dispatcher.stop()
+        assert not dispatcher.running
+        assert len(server.users()) == 3

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -29,6 +29,11 @@ from scimsync.errors import (
     SyncFailedError,
     ValidationError,
 )
+
+if TYPE_CHECKING:
+    from scimsync._dispatch import Dispatcher
+    from scimsync._import import ImportResult
+    from scimsync._reconcile import Plan, RunSummary
 
 __all__ = ["Provisioner"]
 
@@ -210,6 +215,79 @@ class Provisioner(UserFlow, GroupFlow):
         """Stop calling ``fn`` after :meth:`notify` (no error if it was not registered)."""
         with self._notify_lock, contextlib.suppress(ValueError):
             self._notify_listeners.remove(fn)
+
+    def start_dispatcher(self, **kwargs: Any) -> Dispatcher:
+        """Build and start a :class:`~scimsync.Dispatcher` draining this provisioner's outbox.
+
+        Args:
+            **kwargs: the :class:`~scimsync.Dispatcher` settings (``workers``,
+                ``poll_interval``, ``lease_seconds``, ``max_attempts``, ``backoff``, ...).
+
+        Returns:
+            The started dispatcher (call ``stop()`` on shutdown).
+        """
+        from scimsync._dispatch import Dispatcher
+
+        return Dispatcher(self, **kwargs).start()
+
+    # ------------------------------------------------------------------ scheduled mode
+
+    def reconcile(
+        self,
+        target: str | Target | None = None,
+        *,
+        mode: str = "incremental",
+        dry_run: bool = False,
+        **kwargs: Any,
+    ) -> RunSummary:
+        """Reconcile the source with a target now (scheduled mode); see :func:`scimsync.reconcile`.
+
+        Args:
+            target: the target's name (``None``: the only target).
+            mode: ``"incremental"``, ``"deep"`` or ``"full"``.
+            dry_run: plan only (nothing but GETs is sent, nothing recorded).
+            **kwargs: the other :func:`scimsync.reconcile` arguments (``orphans``,
+                ``memberships``).
+
+        Returns:
+            The run's :class:`~scimsync.RunSummary`.
+        """
+        from scimsync._reconcile import reconcile
+
+        return reconcile(self, target, mode=mode, dry_run=dry_run, **kwargs)
+
+    def plan(
+        self, target: str | Target | None = None, *, mode: str = "incremental", **kwargs: Any
+    ) -> Plan:
+        """What :meth:`reconcile` would do, without doing it; see :func:`scimsync.plan`.
+
+        Args:
+            target: the target's name (``None``: the only target).
+            mode: ``"incremental"``, ``"deep"`` or ``"full"``.
+            **kwargs: ``orphans``, ``memberships`` (as for :meth:`reconcile`).
+        """
+        from scimsync._reconcile import plan
+
+        return plan(self, target, mode=mode, **kwargs)
+
+    def import_remote(
+        self,
+        target: str | Target | None = None,
+        *,
+        create_local: Any = None,
+        dry_run: bool = False,
+    ) -> ImportResult:
+        """Link what already exists on a target to the source; see :func:`scimsync.import_remote`.
+
+        Args:
+            target: the target's name (``None``: the only target).
+            create_local: ``create_local(remote_user_rep) -> key | None`` for remote users
+                with no local match (``None``: leave them unlinked).
+            dry_run: report what would be linked, change nothing.
+        """
+        from scimsync._import import import_remote
+
+        return import_remote(self, target, create_local=create_local, dry_run=dry_run)
 
     # ------------------------------------------------------------------ runs
 
