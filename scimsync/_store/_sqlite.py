@@ -362,6 +362,12 @@ class SQLiteStore:
         self._conns: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._abandoned: list[_Connection] = []
         self._schema_lock = threading.Lock()
+        # Writers of this process queue here rather than in SQLite's busy handler, which
+        # sleeps in steps of up to 100 ms: under threads a blocked BEGIN IMMEDIATE would
+        # often wake long after the writer before it committed. Other processes still
+        # meet at SQLite's own lock (``busy_timeout``). Rebuilt after a fork.
+        self._writer_lock = threading.Lock()
+        self._writer_pid = os.getpid()
         self._schema_ready = False
         self._closed = False
 
@@ -465,17 +471,27 @@ class SQLiteStore:
             finally:
                 local.depth -= 1
             return
-        conn.execute("BEGIN IMMEDIATE")
-        local.depth = 1
+        if self._writer_pid != os.getpid():  # forked: the parent's holder is not here
+            self._writer_lock = threading.Lock()
+            self._writer_pid = os.getpid()
+        lock = self._writer_lock
+        # Bounded like busy_timeout; past it, SQLite's own wait (and error) take over.
+        held = lock.acquire(timeout=self._timeout)
         try:
-            yield conn
-        except BaseException:
+            conn.execute("BEGIN IMMEDIATE")
+            local.depth = 1
+            try:
+                yield conn
+            except BaseException:
+                local.depth = 0
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
             local.depth = 0
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        local.depth = 0
-        conn.execute("COMMIT")
+            conn.execute("COMMIT")
+        finally:
+            if held:
+                lock.release()
 
     def close(self) -> None:
         """Close every connection this store opened (in any thread)."""
