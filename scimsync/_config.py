@@ -72,6 +72,18 @@ _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
+def _show_setting(value: str, *, quote: bool = True) -> str:
+    """Quote a setting for an error message unless it may be a pasted secret.
+
+    An admin who pastes the token where a URL or a variable name belongs must not see it
+    echoed in a terminal or a CI log: URLs and short names are shown, anything long or
+    shaped like neither is described by its length only.
+    """
+    if "://" in value or (len(value) <= 64 and re.fullmatch(r"[\w.-]*", value)):
+        return repr(value) if quote else value
+    return f"a value of {len(value)} characters (not shown, in case it is a secret)"
+
+
 class ConfigFileError(ConfigurationError):
     """A configuration file has one or more mistakes.
 
@@ -313,7 +325,8 @@ class Config:
             if not value:
                 raise ConfigurationError(
                     f"{self.path}: {key}.token_env: the environment variable "
-                    f"{tc.token_env} is not set (or empty); export the SCIM bearer token in it"
+                    f"{_show_setting(tc.token_env, quote=False)} is not set (or empty); "
+                    "export the SCIM bearer token in it"
                 )
             token = value
         elif tc.token_command:
@@ -799,7 +812,7 @@ class _Loader:
         g = self.soft
         url = g(lambda: self.get(tbl, key, "url", str, required=True))
         if url is not None and not re.match(r"^https?://[^/\s]+", url):
-            self.problem(f"{key}.url", f"{url!r} is not an http(s) URL")
+            self.problem(f"{key}.url", f"{_show_setting(url)} is not an http(s) URL")
         profile_name = g(lambda: self.get(tbl, key, "profile", str, default="generic"))
         profile = None
         if profile_name is not None:
@@ -825,7 +838,11 @@ class _Loader:
         elif len(given) > 1:
             self.problem(f"{key}.{given[1]}", f"give only one of {', '.join(given)}")
         if token_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token_env):
-            self.problem(f"{key}.token_env", f"{token_env!r} is not an environment variable name")
+            self.problem(
+                f"{key}.token_env",
+                f"{_show_setting(token_env)} is not an environment variable name "
+                "(name the variable that holds the token, not the token itself)",
+            )
         if token_literal is not None:
             line = self.locator.line_of(f"{key}.token")
             where = f"{self.path}:{line}" if line else str(self.path)
