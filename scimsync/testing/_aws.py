@@ -20,7 +20,8 @@ import base64
 import datetime as _dt
 import secrets
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any
 
 from scimsync.testing._filtereval import FilterSyntaxError, Leaf, and_leaves
@@ -193,6 +194,9 @@ class _Invalid(Exception):
 
 
 def _check_chars(text: str, extra: frozenset[str]) -> bool:
+    if text.isascii() and text.isprintable():
+        # Printable ASCII is letters, digits, punctuation and symbols, plus the space.
+        return " " not in text or " " in extra
     return all(ch in extra or unicodedata.category(ch)[0] in _STRICT_CATEGORIES for ch in text)
 
 
@@ -398,6 +402,8 @@ class AwsProfile(ProfileBase):
         super().__init__(directory, base_url=base_url)
         self.tenant = tenant
         self.cursors: dict[str, _Cursor] = {}
+        # (kind, filter text) -> its leaves, for filters already accepted (never mutated).
+        self._accepted_filters: dict[tuple[str, str], list[Leaf]] = {}
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -824,6 +830,16 @@ class AwsProfile(ProfileBase):
     def parse_list_filter(self, kind: str, text: str | None) -> list[Leaf] | None:
         if text is None:
             return None
+        known = self._accepted_filters.get((kind, text))
+        if known is not None:
+            return known
+        leaves = self._check_list_filter(kind, text)
+        if len(self._accepted_filters) >= 4096:
+            self._accepted_filters.clear()
+        self._accepted_filters[(kind, text)] = leaves
+        return leaves
+
+    def _check_list_filter(self, kind: str, text: str) -> list[Leaf]:
         try:
             leaves = and_leaves(cached_filter(text))
         except FilterSyntaxError as exc:
@@ -841,54 +857,61 @@ class AwsProfile(ProfileBase):
             raise self.invalid(f"unsupported filter {text!r}")
         return leaves
 
-    def filtered(self, kind: str, leaves: list[Leaf] | None) -> list[dict[str, Any]]:
+    def filtered(
+        self, kind: str, leaves: list[Leaf] | None, last_seq: int = 0
+    ) -> Iterator[dict[str, Any]]:
+        """The matching resources created after ``last_seq``, in directory order.
+
+        Lazy and index-driven: no filter is evaluated against the whole directory and
+        nothing is sorted but the few candidates an index names, so a page costs about
+        its own size whatever the directory's (see ``Directory.scanned``).
+        """
+        d = self.dir
         if kind == "user":
-            pool = self.dir.users
+            pool = d.users
             if leaves is None:
-                return list(pool.values())
+                return d.created_after("user", last_seq)
             by = {leaf.attr.lower(): str(leaf.value) for leaf in leaves}
             if "username" in by:
                 # [CHOICE] userName matches case-insensitively (unconfirmed, §4.2).
-                uid = self.dir.user_by_name.get(by["username"].lower())
-                return [pool[uid]] if uid is not None else []
+                uid = d.user_by_name.get(by["username"].lower())
+                return iter(d.in_order_after("user", [uid] if uid else [], last_seq))
             if "externalid" in by:
-                uid = self.dir.user_by_external.get(by["externalid"])
-                return [pool[uid]] if uid is not None else []
+                uid = d.user_by_external.get(by["externalid"])
+                return iter(d.in_order_after("user", [uid] if uid else [], last_seq))
             if "groups.value" in by:
                 # [DOC, §3 listusers] users of a group. [CHOICE] unknown group → 0 results.
-                group = self.dir.groups.get(by["groups.value"])
-                ids = {m["value"] for m in group.get("members", [])} if group else set()
-                return [u for uid, u in pool.items() if uid in ids]
+                return d.group_users_after(by["groups.value"], last_seq)
             user = pool.get(by["id"])
             if user is None:
-                return []
-            if "manager" not in by:
-                return [user]
-            manager = (user.get(ENTERPRISE_USER) or {}).get("manager") or {}
-            return [user] if manager.get("value") == by["manager"] else []
-        groups = self.dir.groups
+                return iter(())
+            if "manager" in by:
+                manager = (user.get(ENTERPRISE_USER) or {}).get("manager") or {}
+                if manager.get("value") != by["manager"]:
+                    return iter(())
+            return iter(d.in_order_after("user", [by["id"]], last_seq))
+        groups = d.groups
         if leaves is None:
-            return list(groups.values())
+            return d.created_after("group", last_seq)
         by = {leaf.attr.lower(): str(leaf.value) for leaf in leaves}
         if "displayname" in by:
             # [CHOICE] displayName matches case-insensitively.
-            gid = self.dir.group_by_name.get(by["displayname"].lower())
-            return [groups[gid]] if gid is not None else []
+            gid = d.group_by_name.get(by["displayname"].lower())
+            return iter(d.in_order_after("group", [gid] if gid else [], last_seq))
         if "externalid" in by:
-            gid = self.dir.group_by_external.get(by["externalid"])
-            return [groups[gid]] if gid is not None else []
+            gid = d.group_by_external.get(by["externalid"])
+            return iter(d.in_order_after("group", [gid] if gid else [], last_seq))
         member = by.get("members.value", by.get("members"))
-        if member is not None and member not in self.dir.users:
+        if member is not None and member not in d.users:
             # [DOC, §4.2] ListGroups: 404 "When filter querying with a nonexisting member".
             # [CHOICE] detail text.
             raise ScimFailure(404, DETAIL_USER_404)
         if "members.value" in by:
-            gids = self.dir.member_of.get(str(member), set())
-            return [g for gid, g in groups.items() if gid in gids]
+            return iter(d.in_order_after("group", d.member_of.get(str(member), ()), last_seq))
         group = groups.get(by["id"])
-        if group is None:
-            return []
-        return [group] if any(m["value"] == member for m in group.get("members", [])) else []
+        if group is None or not any(m["value"] == member for m in group.get("members", [])):
+            return iter(())
+        return iter(d.in_order_after("group", [by["id"]], last_seq))
 
     def list_resources(self, req: Request, kind: str) -> Reply:
         # [DOC, §4.1] startIndex, attributes, excludedAttributes, sortBy are unsupported.
@@ -907,7 +930,7 @@ class AwsProfile(ProfileBase):
         leaves = self.parse_list_filter(kind, filter_text)
         if req.has_param("cursor"):
             return self.cursor_page(req, kind, filter_text, leaves, count)
-        found = self.filtered(kind, leaves)[:count]
+        found = list(islice(self.filtered(kind, leaves), count))
         # [DOC, §4.3] non-cursor mode: the first page only, startIndex 1,
         # totalResults == len(Resources) (not a grand total; §8.16).
         return Reply(200, self.list_body(self.render_many(kind, found)))
@@ -936,8 +959,8 @@ class AwsProfile(ProfileBase):
                 raise self.invalid("the filter changed between pagination requests")
             last_seq = state.last_seq
         seq = self.dir.seq
-        found = [r for r in self.filtered(kind, leaves) if seq.get(r["id"], 0) > last_seq]
-        found.sort(key=lambda r: seq.get(r["id"], 0))
+        # One more than the page: whether it exists decides nextCursor.
+        found = list(islice(self.filtered(kind, leaves, last_seq), count + 1))
         chunk = found[:count]
         body: dict[str, Any] = {"itemsPerPage": len(chunk), "schemas": [LIST_RESPONSE]}
         if len(found) > count:

@@ -12,6 +12,7 @@ import datetime as _dt
 import hmac
 import json
 import math
+import random
 import secrets
 import socket
 import string
@@ -19,7 +20,7 @@ import struct
 import sys
 import threading
 import time
-import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -120,6 +121,17 @@ class RequestLogEntry:
     def response(self) -> Any:
         """The response body sent, parsed (``None`` for an empty body)."""
         return json.loads(self.response_bytes) if self.response_bytes else None
+
+
+def _request_id() -> str:
+    """A random version-4 UUID string (not for secrets: ``uuid4()`` costs more)."""
+    h = "%032x" % ((_getrandbits(128) & _UUID_MASK) | _UUID_V4)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_getrandbits = random.Random().getrandbits
+_UUID_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID_V4 = (0x4000 << 64) | (0x8000 << 48)
 
 
 class _Drop:
@@ -251,7 +263,10 @@ class EmulatorServer:
         if profile == "aws" and len(self._tokens) > 2:
             raise ValueError("EmulatorServer: the aws profile accepts at most two tokens")
         self._faults = FaultState(faults or FaultConfig())
-        self._log: list[RequestLogEntry] = []
+        # A bounded deque drops the oldest entry in O(1) (a list paid a memmove per request).
+        self._log: deque[RequestLogEntry] = deque(
+            maxlen=None if log_limit is None else max(0, log_limit)
+        )
         self._log_limit = log_limit
         self._http: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -466,6 +481,17 @@ class EmulatorServer:
                     content_type=content_type,
                 )
             )
+
+    @property
+    def list_items_scanned(self) -> int:
+        """Stored users/groups examined so far to answer list requests (instrumentation).
+
+        A cursor page of ``count`` items examines about ``count + 1`` entries, however large
+        the directory; a generic filter no index answers examines every resource of its
+        kind. Tests assert on it instead of timing the emulator; :meth:`clear` resets it.
+        """
+        with self._lock:
+            return self._dir.scanned
 
     # -- request log -------------------------------------------------------------------
 
@@ -695,10 +721,9 @@ class EmulatorServer:
         if scheme.lower() != "bearer" or not value.strip():
             raise profile.unauthorized("The Authorization header is not a bearer token.")
         presented = value.strip().encode()
-        now = _dt.datetime.now(_dt.timezone.utc)
         for token in self._tokens:
             if hmac.compare_digest(presented, token.value.encode()):
-                if token.valid(now):
+                if token.expires_at is None or token.valid(_dt.datetime.now(_dt.timezone.utc)):
                     return
                 raise profile.unauthorized("The bearer token has expired.")
         raise profile.unauthorized("The bearer token is not valid.")
@@ -707,7 +732,7 @@ class EmulatorServer:
         self, method: str, raw_path: str, headers: Any, body: bytes
     ) -> tuple[int, dict[str, str], bytes] | _Drop:
         arrived = time.time()
-        request_id = str(uuid.uuid4())
+        request_id = _request_id()
         split = urlsplit(raw_path)
         path = unquote(split.path)
         params = parse_qs(split.query, keep_blank_values=True)
@@ -805,5 +830,3 @@ class EmulatorServer:
         )
         with self._lock:
             self._log.append(entry)
-            if self._log_limit is not None and len(self._log) > self._log_limit:
-                del self._log[: len(self._log) - self._log_limit]

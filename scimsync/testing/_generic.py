@@ -12,9 +12,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from itertools import islice
 from typing import Any, ClassVar
 
-from scimsync.testing._filtereval import FilterSyntaxError, and_leaves, matches, parse_filter
+from scimsync.testing._filtereval import (
+    FilterSyntaxError,
+    Leaf,
+    and_leaves,
+    matches,
+    parse_filter,
+)
 from scimsync.testing._patch import PatchError, apply_patch
 from scimsync.testing._schemas import (
     CORE_GROUP,
@@ -526,8 +533,12 @@ class GenericProfile(ProfileBase):
         ):
             uid = self.dir.user_by_name.get(str(leaves[0].value).lower())
             return [pool[uid]] if uid is not None else []
+        indexed = self.from_member_index(kind, leaves)
+        if indexed is not None:
+            return indexed
         out = []
         for stored in pool.values():
+            self.dir.scanned += 1
             view = self.render(kind, stored) if kind == "user" and self.dir.member_of else stored
             try:
                 if matches(tree, view):
@@ -535,6 +546,30 @@ class GenericProfile(ProfileBase):
             except FilterSyntaxError as exc:
                 raise ScimFailure(400, str(exc), "invalidFilter") from None
         return out
+
+    def from_member_index(
+        self, kind: str, leaves: list[Leaf] | None
+    ) -> list[dict[str, Any]] | None:
+        """``groups.value eq`` / ``members.value eq`` answered from ``member_of``, or ``None``.
+
+        The same answer the scan gives (both compare case-exactly; a user's ``groups`` are
+        rendered from ``member_of``), in directory order.
+        """
+        if leaves is None or len(leaves) != 1:
+            return None
+        leaf = leaves[0]
+        if leaf.op != "eq" or leaf.uri is not None or leaf.value is None:
+            return None
+        attr = leaf.attr.lower()
+        d = self.dir
+        if kind == "user" and attr == "groups.value" and d.member_of:
+            # With no membership at all the scan reads stored (seeded) ``groups``: keep it.
+            if leaf.value not in d.groups:
+                return []
+            return list(d.group_users_after(leaf.value, 0))
+        if kind == "group" and attr == "members.value":
+            return d.in_order_after("group", d.member_of.get(leaf.value, ()), 0)
+        return None
 
     def page(
         self,
@@ -545,15 +580,22 @@ class GenericProfile(ProfileBase):
         attributes: list[str] | None,
         excluded: list[str] | None,
     ) -> Reply:
-        found = self.matching(kind, filter_text)
         start_index = max(1, start or 1)
         size = self.default_page if count is None else max(0, min(count, self.max_page))
-        chunk = found[start_index - 1 : start_index - 1 + size]
+        if filter_text:
+            found = self.matching(kind, filter_text)
+            total = len(found)
+            chunk = found[start_index - 1 : start_index - 1 + size]
+        else:
+            # Unfiltered: slice the table in place instead of copying all of it per page.
+            pool = self.table(kind)
+            total = len(pool)
+            chunk = list(islice(pool.values(), start_index - 1, start_index - 1 + size))
         return Reply(
             200,
             {
                 "schemas": [LIST_RESPONSE],
-                "totalResults": len(found),
+                "totalResults": total,
                 "startIndex": start_index,
                 "itemsPerPage": len(chunk),
                 "Resources": [self.shaped(kind, r, attributes, excluded) for r in chunk],

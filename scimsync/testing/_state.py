@@ -9,7 +9,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from scimsync.testing._schemas import CORE_GROUP, CORE_USER, ENTERPRISE_USER
@@ -54,6 +55,14 @@ class Directory:
         self.group_by_name: dict[str, str] = {}
         self.group_by_external: dict[str, str] = {}
         self._next_seq = 0
+        # Creation logs: ids and their seqs, ascending, per kind. Deleted ids stay until
+        # the next compaction (a stale entry's seq no longer matches ``self.seq``).
+        # Cursor pages bisect into them instead of filtering and sorting the directory.
+        self._log: dict[str, tuple[list[str], list[int]]] = {"user": ([], []), "group": ([], [])}
+        # groups.value lookups: gid -> (the members list it was built from, user seqs, ids).
+        self._members_order: dict[str, tuple[list[dict[str, Any]], list[int], list[str]]] = {}
+        #: Instrumentation: stored entries examined to build list pages (tests count it).
+        self.scanned = 0
 
     # -- bookkeeping -------------------------------------------------------------------
 
@@ -70,6 +79,9 @@ class Directory:
         if created:
             self._next_seq += 1
             self.seq[rid] = self._next_seq
+            ids, seqs = self._log["user" if kind == "User" else "group"]
+            ids.append(rid)
+            seqs.append(self._next_seq)
 
     @staticmethod
     def _keys(kind: str, res: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -168,6 +180,7 @@ class Directory:
 
     def delete_group(self, rid: str) -> None:
         group = self.groups.pop(rid)
+        self._members_order.pop(rid, None)
         self._index("group", rid, group, None)
         for m in group.get("members", []):
             self.member_of.get(m["value"], set()).discard(rid)
@@ -207,6 +220,73 @@ class Directory:
                 group["members"] = [m for m in group["members"] if m["value"] != member_id]
 
     # -- reading -----------------------------------------------------------------------
+
+    def _pool(self, kind: str) -> dict[str, dict[str, Any]]:
+        return self.users if kind == "user" else self.groups
+
+    def _compact(self, kind: str) -> tuple[list[str], list[int]]:
+        ids, seqs = self._log[kind]
+        pool = self._pool(kind)
+        if len(ids) > 2 * len(pool) + 64:
+            seq = self.seq
+            keep = [(r, s) for r, s in zip(ids, seqs, strict=True) if seq.get(r) == s and r in pool]
+            ids[:] = [r for r, _ in keep]
+            seqs[:] = [s for _, s in keep]
+        return ids, seqs
+
+    def created_after(self, kind: str, last_seq: int) -> Iterator[dict[str, Any]]:
+        """Stored resources of ``kind`` ("user"/"group") created after ``last_seq``, oldest first.
+
+        Directory order (creation order, the dicts' own order) without scanning or sorting
+        the directory: a bisect into the creation log, then one step per entry taken.
+        """
+        ids, seqs = self._compact(kind)
+        pool, seq = self._pool(kind), self.seq
+        i = bisect_right(seqs, last_seq)
+        while i < len(ids):
+            rid, s = ids[i], seqs[i]
+            i += 1
+            self.scanned += 1
+            res = pool.get(rid)
+            if res is not None and seq.get(rid) == s:
+                yield res
+
+    def group_users_after(self, gid: str, last_seq: int) -> Iterator[dict[str, Any]]:
+        """The users in group ``gid``, in directory order, created after ``last_seq``."""
+        group = self.groups.get(gid)
+        if group is None:
+            return
+        members = group.get("members", [])
+        cached = self._members_order.get(gid)
+        if cached is None or cached[0] is not members:
+            seq = self.seq
+            pairs = sorted(
+                (seq[m["value"]], m["value"]) for m in members if m["value"] in self.users
+            )
+            cached = (members, [s for s, _ in pairs], [r for _, r in pairs])
+            self._members_order[gid] = cached
+        _, seqs, ids = cached
+        users, seq = self.users, self.seq
+        i = bisect_right(seqs, last_seq)
+        while i < len(ids):
+            rid, s = ids[i], seqs[i]
+            i += 1
+            self.scanned += 1
+            user = users.get(rid)
+            if user is not None and seq.get(rid) == s:
+                yield user
+
+    def in_order_after(self, kind: str, rids: Iterable[str], last_seq: int) -> list[dict[str, Any]]:
+        """The stored resources among ``rids`` created after ``last_seq``, in directory order."""
+        pool, seq = self._pool(kind), self.seq
+        found = []
+        for rid in rids:
+            self.scanned += 1
+            s = seq.get(rid, 0)
+            if s > last_seq and rid in pool:
+                found.append((s, rid))
+        found.sort()
+        return [pool[rid] for _, rid in found]
 
     def memberships(self) -> dict[str, set[str]]:
         return {gid: {m["value"] for m in g.get("members", [])} for gid, g in self.groups.items()}
