@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 from _modes_support import MutableSource, make_provisioner, user
 
 from scimsync._dispatch import Dispatcher
@@ -50,8 +51,8 @@ def test_dispatcher_registers_on_start_and_unregisters_on_stop(tmp_path):
             assert dispatcher.wake in prov._notify_listeners
             for i in range(3):
                 prov.notify("user", str(i))
-            assert dispatcher.flush(timeout=5)
-            assert dispatcher.stats.synced == 3
+            assert dispatcher.flush(timeout=30), (prov.store.outbox_counts(), dispatcher.stats)
+            assert dispatcher.stats.synced == 3, dispatcher.stats
             assert len(server.users()) == 3
         finally:
             dispatcher.stop()
@@ -93,3 +94,50 @@ def test_delegating_methods_reach_reconcile_plan_import_and_the_dispatcher(tmp_p
             dispatcher.stop()
         assert not dispatcher.running
         assert len(server.users()) == 3
+
+
+# ---------------------------------------------------------------------- 3. orphan approvals
+
+
+def test_held_orphan_deletes_are_approved_through_prov_approvals(tmp_path):
+    from scimsync._engine import Policies
+    from scimsync._reconcile import approve_orphan
+    from scimsync.errors import SyncFailedError
+
+    src = MutableSource([user(1)])
+    with EmulatorServer("aws") as server:
+        prov = make_provisioner(server, src, tmp_path, policies=Policies(deletion_threshold=1))
+        assert prov.reconcile().status == "complete"
+        orphans = [
+            server.seed_user(userName=f"orphan{i}@example.org", displayName=f"O{i}")
+            for i in range(3)
+        ]
+        summary = prov.reconcile(mode="deep", orphans="delete")
+        assert summary.threshold_tripped
+        held = {p.remote_id: p for p in prov.approvals.list()}
+        assert set(held) == {o["id"] for o in orphans}
+        assert len(server.users()) == 4  # nothing deleted yet
+
+        first = held[orphans[0]["id"]]
+        trace = prov.approvals.approve(first.id, by="admin")
+        assert (trace.outcome, trace.operation) == ("deleted", "delete")
+        assert trace.remote_id == orphans[0]["id"]
+        assert [(e.method, e.status) for e in trace.exchanges] == [("DELETE", 204)]
+        assert server.get_user(orphans[0]["id"]) is None
+        assert prov.approvals.get(first.id).status == "applied"
+
+        # A failing DELETE: SyncFailedError with the trace; the action stays approved.
+        second = held[orphans[1]["id"]]
+        server.fail_next(500, method="DELETE")
+        with pytest.raises(SyncFailedError) as failed:
+            prov.approvals.approve(second.id)
+        assert failed.value.trace.outcome == "failed"
+        assert failed.value.trace.http_status == 500
+        assert prov.approvals.get(second.id).status == "approved"
+        assert server.get_user(orphans[1]["id"]) is not None
+
+        # The older entry point still works.
+        third = held[orphans[2]["id"]]
+        record = approve_orphan(prov, third.id, by="admin")
+        assert str(record.outcome) == "deleted"
+        assert server.get_user(orphans[2]["id"]) is None

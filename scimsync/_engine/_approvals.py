@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from scimsync._engine._trace import SyncTrace, failure_message
 from scimsync._store import PendingAction
-from scimsync.errors import SyncFailedError
+from scimsync.errors import ScimHTTPError, ScimSyncError, SyncFailedError
 
 if TYPE_CHECKING:
     from scimsync._engine._core import Provisioner
@@ -53,6 +54,10 @@ class Approvals:
         """Approve a held action and apply it now (re-reading the source: if the action is
         no longer wanted, nothing is sent and the action is marked rejected).
 
+        A held orphan delete of a deep reconcile (action ``delete_orphan_user`` /
+        ``delete_orphan_group``; its key is the remote id) deletes that remote object now;
+        a 404 counts as done.
+
         Returns:
             The trace of the sync that applied it.
 
@@ -65,6 +70,8 @@ class Approvals:
         p = self.get(pending_id)
         if p.status != "pending":
             raise ValueError(f"pending action #{pending_id} is already {p.status}")
+        if p.action.startswith("delete_orphan_"):
+            return self._approve_orphan(p, by)
         t = prov.target(p.target)
         prov.store.set_pending_status(pending_id, "approved", by)
         with prov._current_run(False) as run:
@@ -94,6 +101,41 @@ class Approvals:
             prov.store.set_pending_status(
                 pending_id, "rejected", by or "scimsync (no longer needed)"
             )
+        return trace
+
+    def _approve_orphan(self, p: PendingAction, by: str | None) -> SyncTrace:
+        """A held orphan delete (deep reconcile): ``key`` is the remote id, there is no
+        local key to re-sync, so the remote object is deleted as approved."""
+        from scimsync._reconcile import apply_orphan_pending
+
+        prov = self._prov
+        t = prov.target(p.target)
+        rid = p.remote_id or p.key
+        trace = SyncTrace(kind=p.kind, key=p.key, target=t.name, remote_id=rid)
+        trace.operation = "delete"
+        start = time.perf_counter()
+        with t.client.recording() as exchanges:
+            try:
+                record = apply_orphan_pending(prov, p, by=by)
+            except Exception as exc:
+                trace.exchanges = list(exchanges)
+                trace.duration = time.perf_counter() - start
+                trace.outcome = "failed"
+                trace.error = exc
+                if isinstance(exc, ScimHTTPError):
+                    trace.http_status = exc.status
+                    trace.request_id = exc.request_id
+                    trace.detail = exc.detail
+                msg = str(exc) if isinstance(exc, ScimSyncError) else f"{type(exc).__name__}: {exc}"
+                trace.step("action", False, msg)
+                trace.step("result", False, f"failed: {msg}")
+                raise SyncFailedError(failure_message([trace]), trace=trace, cause=exc) from exc
+            trace.exchanges = list(exchanges)
+        trace.duration = time.perf_counter() - start
+        trace.outcome = "deleted"
+        trace.detail = record.detail
+        trace.step("action", True, f"DELETE orphan {p.kind} {rid} (pending action #{p.id})")
+        trace.step("result", True, f"deleted: {record.detail}")
         return trace
 
     def reject(self, pending_id: int, *, by: str | None = None) -> PendingAction:
