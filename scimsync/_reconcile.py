@@ -37,6 +37,7 @@ from scimsync._diff import diff_resource, representation_hash
 from scimsync._engine import RemoteIndex, RunContext, SyncTrace
 from scimsync._engine._job import Job, project, strip_server_fields
 from scimsync._filter import Filter
+from scimsync._sources import source_problems
 from scimsync._store import ReportRecord
 from scimsync._store._records import utcnow
 from scimsync.errors import (
@@ -640,6 +641,7 @@ class _Reconciler:
         self.unlinked: dict[str, dict[str, dict[str, Any]]] = {"user": {}, "group": {}}
         self.drift: dict[str, dict[str, tuple[dict[str, Any], str]]] = {"user": {}, "group": {}}
         self.read_ok: dict[str, bool] = {"user": False, "group": False}
+        self._problems_noted = False
 
     # ------------------------------------------------------------------ driver
 
@@ -701,11 +703,13 @@ class _Reconciler:
                 self._read_target(kind)
         user_links = self._load_links("user")
         users = self._source_keys("user")
+        self._check_source_problems()
         touched = self._reconcile_kind("user", users, user_links)
         group_links = self._load_links("group")
         if self.mode == "deep" and self.memberships and self.t.toggles.membership:
             self._check_memberships(group_links)
         groups = self._source_keys("group")
+        self._check_source_problems()
         if groups or group_links:
             if touched:  # users were synced: groups must see their new links
                 user_links = self._load_links("user")
@@ -747,6 +751,25 @@ class _Reconciler:
                 f"{type(exc).__name__}: {exc}"
             )
         return list(dict.fromkeys(keys))
+
+    def _check_source_problems(self) -> None:
+        """A source that skipped bad rows (``CSVSource``/``JSONSource`` ``problems``) was
+        read incompletely: a key on a skipped row looks deleted, so deprovision nothing."""
+        if self._problems_noted:
+            return
+        problems: list[Any]
+        try:
+            problems = list(source_problems(self.source))
+        except Exception as exc:
+            problems = [f"reading source.problems failed: {type(exc).__name__}: {exc}"]
+        if not problems:
+            return
+        self._problems_noted = True
+        self.source_complete = False
+        self.reasons.append(
+            f"the source reported {len(problems)} problem(s) (bad rows skipped), "
+            f"the first: {problems[0]}"
+        )
 
     def _read_target(self, kind: str) -> None:
         """Read every ``kind`` object of the target once, in pages.

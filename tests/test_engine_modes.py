@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from _modes_support import MutableSource, make_provisioner, user
+from _modes_support import MutableSource, make_provisioner, user, writes
 
 from scimsync._dispatch import Dispatcher
 from scimsync.testing import EmulatorServer
@@ -141,3 +141,44 @@ def test_held_orphan_deletes_are_approved_through_prov_approvals(tmp_path):
         record = approve_orphan(prov, third.id, by="admin")
         assert str(record.outcome) == "deleted"
         assert server.get_user(orphans[2]["id"]) is None
+
+
+# ---------------------------------------------------------------------- 6. bad source rows
+
+CSV_HEADER = "id,username,first_name,last_name,email,is_active\n"
+
+
+def csv_row(i: int) -> str:
+    return f"{i},user{i}@example.org,First{i},Last{i},user{i}@example.org,true\n"
+
+
+def test_reconcile_deprovisions_nothing_when_the_source_skipped_bad_rows(tmp_path):
+    from scimsync._sources import CSVSource
+    from scimsync._store import SQLiteStore
+
+    path = tmp_path / "users.csv"
+    path.write_text(CSV_HEADER + "".join(csv_row(i) for i in (1, 2, 3)))
+    store = SQLiteStore(tmp_path / "state.db")
+    with EmulatorServer("aws") as server:
+        prov = make_provisioner(server, CSVSource(path), tmp_path, store=store)
+        first = prov.reconcile()
+        assert first.status == "complete", first.reasons
+        assert first.counts == {"created": 3}, first.failures
+
+        # User 2's row is now broken (an extra cell): the source skips it and says so.
+        path.write_text(CSV_HEADER + csv_row(1) + csv_row(2).rstrip("\n") + ",extra\n" + csv_row(3))
+        for mode in ("incremental", "deep"):
+            src = CSVSource(path)
+            prov = make_provisioner(server, src, tmp_path, store=store)
+            server.reset_log()
+            summary = prov.reconcile(mode=mode)
+            assert len(src.problems) == 1
+            assert summary.status == "partial", (mode, summary.reasons)
+            assert any(
+                "reported 1 problem" in r and str(src.problems[0]) in r for r in summary.reasons
+            ), summary.reasons
+            assert "deactivated" not in summary.counts
+            assert "deleted" not in summary.counts
+            assert writes(server) == [], mode  # nothing sent: user 2 stays active
+            assert prov.store.get_link("aws", "user", "2").state == "active"
+        assert all(u["active"] for u in server.users())
