@@ -181,6 +181,11 @@ class Dispatcher:
             the row is dead-lettered.
         backoff: a :class:`Backoff` (or a number: its ``base`` in seconds).
         batch_size: rows one worker claims at a time.
+        run_size: at most this many rows are synced in one
+            :class:`~scimsync.RunContext` (``prov.run()``): a worker keeps claiming due rows
+            into the same run until none is due or this many were synced. The deletion
+            threshold (``Policies.deletion_threshold``) counts the deletes of one run; they
+            are applied (or, past the threshold, all held for approval) when it ends.
 
     .. versionadded:: 0.1.0
     """
@@ -196,12 +201,14 @@ class Dispatcher:
         max_permanent_attempts: int = 3,
         backoff: Backoff | float = Backoff(),
         batch_size: int = 1,
+        run_size: int = 100,
     ) -> None:
         for name, value, low in (
             ("workers", workers, 1),
             ("max_attempts", max_attempts, 1),
             ("max_permanent_attempts", max_permanent_attempts, 1),
             ("batch_size", batch_size, 1),
+            ("run_size", run_size, 1),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigurationError(f"Dispatcher: {name}={value!r} must be an int >= {low}")
@@ -217,6 +224,7 @@ class Dispatcher:
         self.max_permanent_attempts = max_permanent_attempts
         self.backoff = backoff if isinstance(backoff, Backoff) else Backoff(base=float(backoff))
         self.batch_size = batch_size
+        self.run_size = run_size
         self.stats = DispatchStats()
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = threading.Event()
@@ -313,14 +321,17 @@ class Dispatcher:
         before = attrs.evolve(self.stats)
         owner = f"{self._owner}-drain-{threading.get_ident()}"
         done = 0
-        while max_items is None or done < max_items:
-            limit = self.batch_size if max_items is None else min(self.batch_size, max_items - done)
-            items = self.store.claim(owner, limit, self.lease_seconds)
-            if not items:
-                break
-            for item in items:
-                self._process(item)
-                done += 1
+        with self._tracked(), self._run() as run:
+            while max_items is None or done < max_items:
+                limit = (
+                    self.batch_size if max_items is None else min(self.batch_size, max_items - done)
+                )
+                items = self.store.claim(owner, limit, self.lease_seconds)
+                if not items:
+                    break
+                for item in items:
+                    self._process(item, run)
+                    done += 1
         return DispatchStats(
             synced=self.stats.synced - before.synced,
             retried=self.stats.retried - before.retried,
@@ -388,11 +399,42 @@ class Dispatcher:
             if not items:
                 self._wake.wait(self.poll_interval)
                 continue
-            for item in items:
-                if self._stopping.is_set():
-                    self._safe(self.store.release, item)
-                    continue
-                self._process(item)
+            try:
+                self._run_batch(owner, items)
+            except Exception:
+                log.exception("dispatcher: ending a run of synced rows failed")
+
+    def _run_batch(self, owner: str, items: list[OutboxItem]) -> None:
+        """Sync claimed rows, then claim more, in one run (at most ``run_size`` rows).
+        Counted in flight until the run has ended (its deferred deletes resolved)."""
+        done = 0
+        with self._tracked(), self._run() as run:
+            while items:
+                for item in items:
+                    if self._stopping.is_set():
+                        self._safe(self.store.release, item)
+                        continue
+                    self._process(item, run)
+                    done += 1
+                if self._stopping.is_set() or done >= self.run_size:
+                    return
+                try:
+                    items = self.store.claim(
+                        owner, min(self.batch_size, self.run_size - done), self.lease_seconds
+                    )
+                except Exception:
+                    log.exception("dispatcher could not claim outbox rows; retrying")
+                    return
+
+    @contextmanager
+    def _run(self) -> Iterator[Any]:
+        """One ``prov.run()`` (a RunContext: one deletion count), if the provisioner has it."""
+        opener = getattr(self.provisioner, "run", None)
+        if not callable(opener):
+            yield None
+            return
+        with opener() as run:
+            yield run
 
     @contextmanager
     def _tracked(self) -> Iterator[None]:
@@ -404,10 +446,10 @@ class Dispatcher:
             with self._lock:
                 self._in_flight -= 1
 
-    def _process(self, item: OutboxItem) -> None:
+    def _process(self, item: OutboxItem, run: Any = None) -> None:
         with self._tracked():
             try:
-                self._sync(item)
+                self._sync(item, run)
             except Exception as exc:
                 self._failed(item, exc)
                 return
@@ -427,10 +469,13 @@ class Dispatcher:
             if not deleted:
                 self._wake.set()
 
-    def _sync(self, item: OutboxItem) -> None:
+    def _sync(self, item: OutboxItem, run: Any = None) -> None:
         prov: Any = self.provisioner
         fn: Callable[..., Any] = prov.sync_user if item.kind == "user" else prov.sync_group
-        fn(item.key, target=item.target)
+        if run is None:
+            fn(item.key, target=item.target)
+        else:
+            fn(item.key, target=item.target, run=run)
 
     def _failed(self, item: OutboxItem, exc: BaseException) -> None:
         retryable, retry_after = classify_error(exc)

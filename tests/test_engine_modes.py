@@ -182,3 +182,49 @@ def test_reconcile_deprovisions_nothing_when_the_source_skipped_bad_rows(tmp_pat
             assert writes(server) == [], mode  # nothing sent: user 2 stays active
             assert prov.store.get_link("aws", "user", "2").state == "active"
         assert all(u["active"] for u in server.users())
+
+
+# ---------------------------------------------------------------------- 5. threshold, automatic
+
+
+@pytest.mark.parametrize("threads", [True, False], ids=["workers", "drain"])
+def test_deletion_threshold_trips_in_automatic_mode(tmp_path, threads):
+    from scimsync._engine import Policies
+
+    src = MutableSource([user(i) for i in range(8)])
+    with EmulatorServer("aws") as server:
+        prov = make_provisioner(
+            server,
+            src,
+            tmp_path,
+            policies=Policies(user_lifecycle="delete", deletion_threshold=2),
+        )
+        assert prov.reconcile().counts == {"created": 8}
+        server.reset_log()
+        # Five users deleted locally; all notified before the worker starts, so its first
+        # batch run claims all five (a worker keeps claiming due rows into the same run).
+        for i in range(5):
+            del src.users[str(i)]
+            prov.notify("user", str(i))
+        dispatcher = Dispatcher(prov, workers=1, poll_interval=60)
+        if threads:
+            dispatcher.start()
+        try:
+            assert dispatcher.flush(timeout=30), prov.store.outbox_counts()
+        finally:
+            dispatcher.stop()
+        held = prov.approvals.list()
+        assert sorted((p.key, p.action) for p in held) == [
+            (str(i), "delete_user") for i in range(5)
+        ]
+        assert writes(server) == []  # nothing deleted
+        assert len(server.users()) == 8
+
+        # Under the threshold: applied at the end of the run.
+        for p in held:
+            prov.approvals.reject(p.id, by="test")
+        del src.users["5"], src.users["6"]
+        prov.notify("user", "5")
+        prov.notify("user", "6")
+        assert Dispatcher(prov, workers=1).flush(timeout=30)
+        assert sorted(e.method for e in writes(server)) == ["DELETE", "DELETE"]
