@@ -19,6 +19,7 @@ from scimsync._dispatch import Backoff, Dispatcher, DispatchStats
 
 # --- provisioning engine (engine part) ---
 from scimsync._engine import (
+    Desired,
     Policies,
     Provisioner,
     RemoteIndex,
@@ -147,6 +148,7 @@ __all__ = [
     "ConnectionFailedError",
     "ConnectionResult",
     "ConsistencyRetry",
+    "Desired",
     "DispatchStats",
     "Dispatcher",
     "Email",

@@ -35,7 +35,7 @@ import attrs
 
 from scimsync._diff import diff_resource, representation_hash
 from scimsync._engine import RemoteIndex, RunContext, SyncTrace
-from scimsync._engine._job import Job, project, strip_server_fields
+from scimsync._engine._job import project, strip_server_fields
 from scimsync._filter import Filter
 from scimsync._sources import source_problems
 from scimsync._store import ReportRecord
@@ -868,51 +868,19 @@ class _Reconciler:
 
     # ------------------------------------------------------------------ desired state
 
-    def _job(self, kind: str, key: str) -> Job:
-        assert self.ctx is not None
-        return Job(
-            target=self.t,
-            kind=kind,
-            key=key,
-            run=self.ctx,
-            trace=SyncTrace(kind=kind, key=key, target=self.t.name, dry_run=True),
-            dry_run=True,
-        )
-
     def _desired(
         self, kind: str, key: str, linked: bool, user_links: Mapping[str, _LinkInfo] | None
     ) -> tuple[bool, dict[str, Any] | None]:
         """``(in_scope, rep as the engine would store it)``; rep is ``None`` when the key
         is not linked (it is synced anyway) or not in scope. Raises
         ``SourceReadError`` / ``ValidationError`` as the engine would."""
-        prov = self.prov
-        t = self.t
-        job = self._job(kind, key)
-        obj = prov._read_source(job, kind, key)
-        if obj is None:
-            return False, None
-        if kind == "user":
-            in_scope, _why, _rep = prov._user_in_scope(job, obj)
-            if not in_scope or not linked:
-                return in_scope, None
-            rep = prov._validate(job, prov._build(job, t.user_mapping, obj, for_create=False))
-            return True, rep
-        pred = t.scope.group_predicate
-        if pred is not None and not pred(obj):
-            return False, None
-        if not linked:
-            return True, None
-        rep = prov._validate(job, prov._build(job, t.group_mapping, obj, for_create=False))
-        if t.toggles.membership:
-            assert self.ctx is not None
-            keys = self.ctx.cached_members(key, prov._read_member_keys) or frozenset()
-            ids = []
-            for mk in keys:
-                info = (user_links or {}).get(mk)
-                if info is not None:
-                    ids.append(info.remote_id)
-            rep = _with_members(rep, ids)
-        return True, rep
+        members = None
+        if kind == "group" and user_links is not None:
+            members = {k: info.remote_id for k, info in user_links.items()}
+        d = self.prov.desired(self.t, kind, key, run=self.ctx, member_links=members)
+        if not d.in_scope or not linked:
+            return d.in_scope, None
+        return True, d.rep
 
     def _unchanged(self, kind: str, key: str, info: _LinkInfo, rep: dict[str, Any]) -> bool:
         """Whether the engine would send nothing for this linked, in-scope key."""

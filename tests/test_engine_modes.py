@@ -228,3 +228,49 @@ def test_deletion_threshold_trips_in_automatic_mode(tmp_path, threads):
         prov.notify("user", "6")
         assert Dispatcher(prov, workers=1).flush(timeout=30)
         assert sorted(e.method for e in writes(server)) == ["DELETE", "DELETE"]
+
+
+# ---------------------------------------------------------------------- 4. desired()
+
+
+def test_desired_hash_equals_the_stored_hash_after_a_push_and_sends_nothing(tmp_path):
+    from scimsync._engine import Policies, Scope
+
+    groups = [{"id": "eng", "name": "Engineering", "members": ["1", "2"]}]
+    src = MutableSource([user(1), user(2), user(3)], groups)
+    with EmulatorServer("aws") as server:
+        prov = make_provisioner(
+            server,
+            src,
+            tmp_path,
+            policies=Policies(),
+            scope=Scope(predicate=lambda u: u["id"] != "3"),
+        )
+        prov.sync_many("user", ["1", "2", "3"])
+        prov.sync_group("eng")
+        src.users["2"]["last_name"] = "Renamed"
+        prov.sync_user("2")  # an update: the stored rep is the merged one
+        server.reset_log()
+
+        for kind, key in (("user", "1"), ("user", "2"), ("group", "eng")):
+            d = prov.desired("aws", kind, key)
+            link = prov.store.get_link("aws", kind, key)
+            assert d.in_scope, d.reason
+            assert d.hash == link.last_hash, (kind, key)
+            assert d.rep == link.last_rep
+        out = prov.desired(None, "user", "3")
+        assert (out.in_scope, out.rep, out.hash) == (False, None, None)
+        assert "predicate" in out.reason
+        gone = prov.desired("aws", "user", "9")
+        assert not gone.in_scope
+        assert "not found" in gone.reason
+
+        # A change in the source changes the hash; obj= is used instead of reading.
+        changed = prov.desired("aws", "user", "1", obj={**src.users["1"], "first_name": "X"})
+        assert changed.hash != prov.store.get_link("aws", "user", "1").last_hash
+        src.groups["eng"]["members"].append("3")  # 3 is not linked: not a member id
+        src.users["4"] = user(4)
+        assert prov.desired("aws", "group", "eng").hash == (
+            prov.store.get_link("aws", "group", "eng").last_hash
+        )
+        assert server.request_log == []  # no I/O to the target at all

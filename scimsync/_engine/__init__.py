@@ -18,6 +18,7 @@ from scimsync._engine._config import (
     Toggles,
 )
 from scimsync._engine._core import Provisioner
+from scimsync._engine._desired import Desired
 from scimsync._engine._run import RemoteIndex, RunContext
 from scimsync._engine._trace import SyncTrace, TraceStep
 
@@ -26,6 +27,7 @@ __all__ = [
     "GROUP_LIFECYCLES",
     "USER_LIFECYCLES",
     "Approvals",
+    "Desired",
     "Policies",
     "Provisioner",
     "RemoteIndex",

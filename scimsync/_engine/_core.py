@@ -7,14 +7,16 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from scimsync._diff import representation_hash
 from scimsync._engine._approvals import Approvals
 from scimsync._engine._config import Target
+from scimsync._engine._desired import MISSING, Desired
 from scimsync._engine._groups import GroupFlow
 from scimsync._engine._job import Job, Stop
 from scimsync._engine._run import DeferredDelete, KeyLocks, RemoteIndex, RunContext
@@ -288,6 +290,105 @@ class Provisioner(UserFlow, GroupFlow):
         from scimsync._import import import_remote
 
         return import_remote(self, target, create_local=create_local, dry_run=dry_run)
+
+    # ------------------------------------------------------------------ desired state
+
+    def desired(
+        self,
+        target: str | Target | None,
+        kind: str,
+        key: Any,
+        *,
+        obj: Any = MISSING,
+        run: RunContext | None = None,
+        member_links: Mapping[str, str] | None = None,
+    ) -> Desired:
+        """What a sync of one object would store as its link's ``last_rep``, with no I/O
+        to the target (only the source and the state store are read).
+
+        ``desired(...).hash == link.last_hash`` means a sync would send nothing (scheduled
+        mode's incremental runs skip such keys without a request).
+
+        Args:
+            target: the target (name or object; ``None``: the first one).
+            kind: ``"user"`` or ``"group"``.
+            key: the local key.
+            obj: the source object if already read (``None``: deleted locally); by
+                default it is read with ``source.get_user`` / ``get_group``.
+            run: a :class:`RunContext` whose caches to share (group members read once).
+            member_links: for groups, member key -> remote id of the user link, if the
+                caller already has them (saves one store read per member).
+
+        Returns:
+            A :class:`Desired`.
+
+        Raises:
+            SourceReadError: reading the source failed.
+            ValidationError: the mapped representation is invalid (a sync would fail).
+        """
+        kind = _check_kind(kind)
+        t = self._pick(target)[0]
+        skey = _check_key(kind, key)
+        ctx = run if run is not None else RunContext(dry_run=True)
+        job = Job(
+            target=t,
+            kind=kind,
+            key=skey,
+            run=ctx,
+            trace=SyncTrace(kind=kind, key=skey, target=t.name, dry_run=True),
+            dry_run=True,
+        )
+        if obj is MISSING:
+            obj = self._read_source(job, kind, skey)
+        if obj is None:
+            return Desired(False, None, None, "not found in the source (deleted locally)")
+        link = self._store.get_link(t.name, kind, skey)
+        old = link.last_rep if link is not None else None
+        if kind == "user":
+            in_scope, why, _ = self._user_in_scope(job, obj)
+            if not in_scope:
+                return Desired(False, None, None, why)
+            mapping = t.user_mapping
+            rep = self._build(job, mapping, obj, for_create=link is None, step=False)
+            if link is not None:
+                rep = self._prepare(job, rep)
+                if link.state == "deactivated" and "active" not in rep:
+                    rep = {**rep, "active": True}
+            rep = self._validate(job, rep)
+            if old is not None:
+                rep = self._merge_create_only(old, rep, mapping.create_only_paths)
+            return Desired(True, rep, representation_hash(rep), why)
+        pred = t.scope.group_predicate
+        if pred is not None and not pred(obj):
+            return Desired(False, None, None, "the group predicate returned False")
+        why = "no scope rules" if pred is None else "group predicate passed"
+        mapping = t.group_mapping
+        rep = self._validate(
+            job, self._build(job, mapping, obj, for_create=link is None, step=False)
+        )
+        if old is not None:
+            old_attrs = {k: v for k, v in old.items() if k != "members"}
+            rep = self._merge_create_only(old_attrs, rep, mapping.create_only_paths)
+        if t.toggles.membership:
+            keys = ctx.cached_members(skey, self._read_member_keys) or frozenset()
+            ids: set[str] = set()
+            for mk in keys:
+                if member_links is not None:
+                    rid = member_links.get(mk)
+                else:
+                    ml = self._store.get_link(t.name, "user", mk)
+                    rid = ml.remote_id if ml is not None else None
+                if rid is not None:
+                    ids.add(rid)
+        else:
+            ids = {
+                m["value"]
+                for m in (old or {}).get("members") or []
+                if isinstance(m, Mapping) and isinstance(m.get("value"), str)
+            }
+        rep = {k: v for k, v in rep.items() if k != "members"}
+        rep["members"] = [{"value": i} for i in sorted(ids)]
+        return Desired(True, rep, representation_hash(rep), why)
 
     # ------------------------------------------------------------------ runs
 
