@@ -9,6 +9,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -418,7 +419,18 @@ class SQLiteStore:
         )
         assert isinstance(conn, _Connection)
         conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        # SQLite may answer SQLITE_BUSY here without calling the busy handler (another
+        # connection is closing the WAL or recovering it): retry, bounded by the timeout.
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    conn.close()
+                    raise
+                time.sleep(0.005)
         if str(mode).lower() != "wal":
             conn.close()
             raise ConfigurationError(
