@@ -7,34 +7,23 @@ with a fresh emulator for each fixture parameter they name.
 from __future__ import annotations
 
 import inspect
-import re
 from pathlib import Path
 
 import pytest
+from _doc_examples import DOCS, python_blocks, run_blocks
 
 from scimsync.testing import EmulatorServer
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "testing.md"
+DOC = DOCS / "testing.md"
 FIXTURES = {"scim_server": "generic", "aws_scim_server": "aws"}
 
 
-def blocks() -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", DOC.read_text(encoding="utf-8"), re.S | re.M)
-
-
 def test_docs_have_examples():
-    assert len(blocks()) >= 8
+    assert len(python_blocks(DOC)) >= 8
 
 
-def test_testing_docs_examples_run():
-    namespace: dict[str, object] = {"__name__": "docs_testing"}
-    for i, code in enumerate(blocks()):
-        try:
-            exec(compile(code, f"{DOC.name}[block {i}]", "exec"), namespace)  # noqa: S102
-        except Exception as exc:
-            pytest.fail(
-                f"docs/testing.md python block {i} failed: {type(exc).__name__}: {exc}\n{code}"
-            )
+def test_testing_docs_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    namespace = run_blocks(DOC, tmp_path, monkeypatch, module_name="docs_testing")
     tests = {
         name: fn for name, fn in namespace.items() if name.startswith("test_") and callable(fn)
     }

@@ -2,39 +2,19 @@
 
 from __future__ import annotations
 
-import re
-import sys
-import types
 from pathlib import Path
 
 import pytest
+from _doc_examples import DOCS, python_blocks, run_blocks, stop_all
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "provisioning.md"
-
-
-def blocks() -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", DOC.read_text(encoding="utf-8"), re.S | re.M)
+DOC = DOCS / "provisioning.md"
 
 
 def test_docs_have_examples() -> None:
-    assert len(blocks()) >= 8
+    assert len(python_blocks(DOC)) >= 8
 
 
 def test_docs_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    module = types.ModuleType("docs_provisioning")
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    namespace = module.__dict__
-    try:
-        for i, code in enumerate(blocks()):
-            try:
-                exec(compile(code, f"{DOC.name}[block {i}]", "exec"), namespace)  # noqa: S102
-            except Exception as exc:
-                pytest.fail(
-                    f"docs/provisioning.md python block {i} failed: "
-                    f"{type(exc).__name__}: {exc}\n{code}"
-                )
-    finally:
-        server = namespace.get("server")
-        if server is not None:
-            server.stop()
+    run_blocks(
+        DOC, tmp_path, monkeypatch, module_name="docs_provisioning", cleanup=stop_all("server")
+    )

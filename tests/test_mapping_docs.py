@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
+from _doc_examples import DOCS, python_blocks, run_blocks
 
 from scimsync._transforms import _registry as transform_registry
 from scimsync.profiles._base import _profiles
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "mapping.md"
-
-
-def blocks() -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", DOC.read_text(encoding="utf-8"), re.S | re.M)
+DOC = DOCS / "mapping.md"
 
 
 def test_docs_have_examples():
-    assert len(blocks()) >= 10
+    assert len(python_blocks(DOC)) >= 10
 
 
 @pytest.fixture
@@ -30,12 +26,7 @@ def clean_registries():
     transform_registry.clear_cache()
 
 
-def test_mapping_docs_examples_run(clean_registries):
-    namespace: dict[str, object] = {"__name__": "docs_mapping"}
-    for i, code in enumerate(blocks()):
-        try:
-            exec(compile(code, f"{DOC.name}[block {i}]", "exec"), namespace)  # noqa: S102
-        except Exception as exc:
-            pytest.fail(
-                f"docs/mapping.md python block {i} failed: {type(exc).__name__}: {exc}\n{code}"
-            )
+def test_mapping_docs_examples_run(
+    clean_registries, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    run_blocks(DOC, tmp_path, monkeypatch, module_name="docs_mapping")

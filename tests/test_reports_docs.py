@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-import re
-import sys
-import types
 from pathlib import Path
 
 import pytest
+from _doc_examples import DOCS, python_blocks, run_blocks
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "reports.md"
-
-
-def blocks() -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", DOC.read_text(encoding="utf-8"), re.S | re.M)
+DOC = DOCS / "reports.md"
 
 
 def test_docs_have_examples() -> None:
-    assert len(blocks()) >= 3
+    assert len(python_blocks(DOC)) >= 3
 
 
 def test_docs_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    module = types.ModuleType("docs_reports")  # a real module, so dataclasses can find it
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    namespace = module.__dict__
-    for i, code in enumerate(blocks()):
-        try:
-            exec(compile(code, f"{DOC.name}[block {i}]", "exec"), namespace)  # noqa: S102
-        except Exception as exc:
-            pytest.fail(
-                f"docs/reports.md python block {i} failed: {type(exc).__name__}: {exc}\n{code}"
-            )
+    run_blocks(DOC, tmp_path, monkeypatch, module_name="docs_reports")

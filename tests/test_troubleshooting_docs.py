@@ -4,22 +4,17 @@ tests/test_admin_failures.py and tests/test_bad_input.py)."""
 
 from __future__ import annotations
 
-import re
-import sys
-import types
 from pathlib import Path
 
 import pytest
+from _doc_examples import DOCS, python_blocks, run_blocks
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "troubleshooting.md"
+DOC = DOCS / "troubleshooting.md"
 
 
-def test_docs_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    blocks = re.findall(r"^```python\n(.*?)^```", DOC.read_text(encoding="utf-8"), re.S | re.M)
-    assert len(blocks) == 1
-    module = types.ModuleType("docs_troubleshooting")
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    exec(compile(blocks[0], f"{DOC.name}[block 0]", "exec"), module.__dict__)  # noqa: S102
+def test_docs_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert len(python_blocks(DOC)) == 1
+    run_blocks(DOC, tmp_path, monkeypatch, module_name="docs_troubleshooting")
 
 
 def test_quoted_messages_are_the_real_ones() -> None:
