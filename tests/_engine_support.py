@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -142,6 +145,26 @@ class Env:
 
     def remote_user(self, rid: str) -> dict[str, Any]:
         return self.client.users.get_raw(rid)
+
+
+@contextmanager
+def open_env(kind: str, server: Any, profile: Any, tmp_path: Path) -> Iterator[Env]:
+    """An :class:`Env` on *server* with a fresh SQLite store; client and store closed after."""
+    client = ScimClient(server.base_url, server.token)
+    store = SQLiteStore(tmp_path / "scimsync.db")
+    try:
+        yield Env(
+            kind=kind,
+            server=server,
+            client=client,
+            profile=profile,
+            store=store,
+            source=DictSource(),
+            clock=Clock(),
+        )
+    finally:
+        store.close()
+        client.close()
 
 
 def profiles() -> dict[str, Any]:

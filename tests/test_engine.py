@@ -11,7 +11,7 @@ import datetime as dt
 import threading
 
 import pytest
-from _engine_support import Clock, DictSource, Env
+from _engine_support import Clock, DictSource, Env, open_env
 
 from scimsync import (
     AWS,
@@ -36,37 +36,14 @@ def env(request, tmp_path):
     else:
         server = request.getfixturevalue("scim2_server")
         profile = GENERIC
-    client = ScimClient(server.base_url, server.token)
-    store = SQLiteStore(tmp_path / "scimsync.db")
-    e = Env(
-        kind=request.param,
-        server=server,
-        client=client,
-        profile=profile,
-        store=store,
-        source=DictSource(),
-        clock=Clock(),
-    )
-    yield e
-    store.close()
-    client.close()
+    with open_env(request.param, server, profile, tmp_path) as e:
+        yield e
 
 
 @pytest.fixture
 def aws_env(tmp_path, aws_scim_server):
-    client = ScimClient(aws_scim_server.base_url, aws_scim_server.token)
-    store = SQLiteStore(tmp_path / "scimsync.db")
-    yield Env(
-        kind="aws",
-        server=aws_scim_server,
-        client=client,
-        profile=AWS,
-        store=store,
-        source=DictSource(),
-        clock=Clock(),
-    )
-    store.close()
-    client.close()
+    with open_env("aws", aws_scim_server, AWS, tmp_path) as e:
+        yield e
 
 
 def _count(env: Env) -> int:

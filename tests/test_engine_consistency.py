@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
-from _engine_support import Clock, DictSource, Env
+from _engine_support import Clock, DictSource, Env, open_env
 
 from scimsync import (
     AWS,
@@ -30,19 +30,8 @@ class Sleeps(list[float]):
 
 @pytest.fixture
 def env(tmp_path, aws_scim_server):
-    client = ScimClient(aws_scim_server.base_url, aws_scim_server.token)
-    store = SQLiteStore(tmp_path / "scimsync.db")
-    yield Env(
-        kind="aws",
-        server=aws_scim_server,
-        client=client,
-        profile=AWS,
-        store=store,
-        source=DictSource(),
-        clock=Clock(),
-    )
-    store.close()
-    client.close()
+    with open_env("aws", aws_scim_server, AWS, tmp_path) as e:
+        yield e
 
 
 def _prov(env: Env, sleeps: Sleeps, **kw) -> Provisioner:
