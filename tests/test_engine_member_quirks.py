@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import attrs
 import pytest
-from _engine_support import Clock, DictSource, Env
+from _engine_support import open_env
 
-from scimsync import AWS, GENERIC, Policies, Profile, ScimClient, SQLiteStore
+from scimsync import AWS, GENERIC, Policies, Profile
 from scimsync.errors import ConfigurationError
 
 
@@ -29,20 +29,6 @@ def test_bad_values_name_the_profile_and_field():
         attrs.evolve(GENERIC, name="acme", keeps_deleted_members="yes")
 
 
-def _env(server, profile, tmp_path, kind):
-    client = ScimClient(server.base_url, server.token)
-    store = SQLiteStore(tmp_path / "scimsync.db")
-    return Env(
-        kind=kind,
-        server=server,
-        client=client,
-        profile=profile,
-        store=store,
-        source=DictSource(),
-        clock=Clock(),
-    )
-
-
 def _remove_ops(trace):
     return [
         op
@@ -57,79 +43,73 @@ def _remove_ops(trace):
 def test_custom_profile_chooses_the_removal_form(style, scim_server, tmp_path):
     """The generic emulator accepts both forms; the engine sends the one the profile says."""
     profile = attrs.evolve(GENERIC, name="custom", member_remove=style)
-    env = _env(scim_server, profile, tmp_path, "generic")
-    for k in ("1", "2", "3"):
-        env.source.add_user(k, env.name(f"u{k}"))
-    env.source.add_group("g", env.name("team"), {"1", "2", "3"})
-    prov = env.provisioner()
-    gid = prov.sync_group("g").remote_id
-    ids = {k: env.store.get_link("t", "user", k).remote_id for k in ("1", "2", "3")}
+    with open_env("generic", scim_server, profile, tmp_path) as env:
+        for k in ("1", "2", "3"):
+            env.source.add_user(k, env.name(f"u{k}"))
+        env.source.add_group("g", env.name("team"), {"1", "2", "3"})
+        prov = env.provisioner()
+        gid = prov.sync_group("g").remote_id
+        ids = {k: env.store.get_link("t", "user", k).remote_id for k in ("1", "2", "3")}
 
-    env.source.members["g"] = {"2"}
-    trace = prov.sync_group("g")
-    assert trace.outcome == "updated", trace.format()
-    ops = _remove_ops(trace)
-    if style == "value":
-        assert ops == [
-            {
-                "op": "remove",
-                "path": "members",
-                "value": [{"value": i} for i in sorted([ids["1"], ids["3"]])],
-            }
-        ]
-    else:
-        assert ops == [
-            {"op": "remove", "path": f'members[value eq "{i}"]'}
-            for i in sorted([ids["1"], ids["3"]])
-        ]
-    assert scim_server.memberships()[gid] == {ids["2"]}
-    env.store.close()
-    env.client.close()
+        env.source.members["g"] = {"2"}
+        trace = prov.sync_group("g")
+        assert trace.outcome == "updated", trace.format()
+        ops = _remove_ops(trace)
+        if style == "value":
+            assert ops == [
+                {
+                    "op": "remove",
+                    "path": "members",
+                    "value": [{"value": i} for i in sorted([ids["1"], ids["3"]])],
+                }
+            ]
+        else:
+            assert ops == [
+                {"op": "remove", "path": f'members[value eq "{i}"]'}
+                for i in sorted([ids["1"], ids["3"]])
+            ]
+        assert scim_server.memberships()[gid] == {ids["2"]}
 
 
 def test_keeps_deleted_members_true_removes_the_dangling_member(scim_server, tmp_path):
     """GENERIC on the emulator (which already dropped the member): the remove is sent and
     accepted as a no-op, and nothing is left behind."""
-    env = _env(scim_server, GENERIC, tmp_path, "generic")
-    env.source.add_user("1", env.name("ada"))
-    env.source.add_user("2", env.name("grace"))
-    env.source.add_group("g", env.name("admins"), {"1", "2"})
-    prov = env.provisioner(policies=Policies(user_lifecycle="delete"))
-    gid = prov.sync_group("g").remote_id
-    u1 = env.store.get_link("t", "user", "1").remote_id
-    u2 = env.store.get_link("t", "user", "2").remote_id
-    del env.source.users["1"]
-    assert prov.sync_user("1").outcome == "deleted"
-    trace = prov.sync_group("g")
-    assert trace.ok, trace.format()
-    assert _remove_ops(trace) == [{"op": "remove", "path": f'members[value eq "{u1}"]'}]
-    assert scim_server.memberships()[gid] == {u2}
-    assert prov.sync_group("g").exchanges == []
-    env.store.close()
-    env.client.close()
+    with open_env("generic", scim_server, GENERIC, tmp_path) as env:
+        env.source.add_user("1", env.name("ada"))
+        env.source.add_user("2", env.name("grace"))
+        env.source.add_group("g", env.name("admins"), {"1", "2"})
+        prov = env.provisioner(policies=Policies(user_lifecycle="delete"))
+        gid = prov.sync_group("g").remote_id
+        u1 = env.store.get_link("t", "user", "1").remote_id
+        u2 = env.store.get_link("t", "user", "2").remote_id
+        del env.source.users["1"]
+        assert prov.sync_user("1").outcome == "deleted"
+        trace = prov.sync_group("g")
+        assert trace.ok, trace.format()
+        assert _remove_ops(trace) == [{"op": "remove", "path": f'members[value eq "{u1}"]'}]
+        assert scim_server.memberships()[gid] == {u2}
+        assert prov.sync_group("g").exchanges == []
 
 
 def test_keeps_deleted_members_false_forgets_without_a_request(scim2_server, tmp_path):
     """A custom profile on scim2-server saying deleted members vanish: no request is sent,
     so the server's dangling member stays (proof the setting, not an inference, decides)."""
     profile = attrs.evolve(GENERIC, name="forgetful", keeps_deleted_members=False)
-    env = _env(scim2_server, profile, tmp_path, "scim2")
-    env.source.add_user("1", env.name("ada"))
-    env.source.add_user("2", env.name("grace"))
-    env.source.add_group("g", env.name("admins"), {"1", "2"})
-    prov = env.provisioner(policies=Policies(user_lifecycle="delete"))
-    gid = prov.sync_group("g").remote_id
-    u1 = env.store.get_link("t", "user", "1").remote_id
-    u2 = env.store.get_link("t", "user", "2").remote_id
-    del env.source.users["1"]
-    assert prov.sync_user("1").outcome == "deleted"
-    trace = prov.sync_group("g")
-    assert trace.ok, trace.format()
-    assert trace.exchanges == []
-    assert "forgotten without a request" in trace.format()
-    link = env.store.get_link("t", "group", "g")
-    assert [m["value"] for m in link.last_rep["members"]] == [u2]
-    remote = {m["value"] for m in env.client.groups.get_raw(gid).get("members", [])}
-    assert remote == {u1, u2}  # scim2-server keeps the dangling member
-    env.store.close()
-    env.client.close()
+    with open_env("scim2", scim2_server, profile, tmp_path) as env:
+        env.source.add_user("1", env.name("ada"))
+        env.source.add_user("2", env.name("grace"))
+        env.source.add_group("g", env.name("admins"), {"1", "2"})
+        prov = env.provisioner(policies=Policies(user_lifecycle="delete"))
+        gid = prov.sync_group("g").remote_id
+        u1 = env.store.get_link("t", "user", "1").remote_id
+        u2 = env.store.get_link("t", "user", "2").remote_id
+        del env.source.users["1"]
+        assert prov.sync_user("1").outcome == "deleted"
+        trace = prov.sync_group("g")
+        assert trace.ok, trace.format()
+        assert trace.exchanges == []
+        assert "forgotten without a request" in trace.format()
+        link = env.store.get_link("t", "group", "g")
+        assert [m["value"] for m in link.last_rep["members"]] == [u2]
+        remote = {m["value"] for m in env.client.groups.get_raw(gid).get("members", [])}
+        assert remote == {u1, u2}  # scim2-server keeps the dangling member
