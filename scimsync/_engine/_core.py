@@ -16,13 +16,13 @@ import attrs
 from scimsync._diff import representation_hash
 from scimsync._engine._approvals import Approvals
 from scimsync._engine._config import Target
-from scimsync._engine._desired import MISSING, Desired
+from scimsync._engine._desired import MISSING, Desired, _Missing
 from scimsync._engine._groups import GroupFlow
 from scimsync._engine._job import Job, Stop
 from scimsync._engine._run import DeferredDelete, KeyLocks, RemoteIndex, RunContext
 from scimsync._engine._trace import SyncTrace, failure_message
 from scimsync._engine._users import UserFlow
-from scimsync._store import ReportRecord
+from scimsync._store import Link, ReportRecord
 from scimsync._store._records import utcnow
 from scimsync.errors import (
     ConfigurationError,
@@ -45,6 +45,7 @@ _KINDS = ("user", "group")
 _SOURCE_METHODS = ("get_user", "get_group", "group_member_keys")
 _STORE_METHODS = (
     "get_link",
+    "get_links",
     "get_link_by_remote",
     "save_link",
     "delete_link",
@@ -302,6 +303,7 @@ class Provisioner(UserFlow, GroupFlow):
         obj: Any = MISSING,
         run: RunContext | None = None,
         member_links: Mapping[str, str] | None = None,
+        link: Link | _Missing | None = MISSING,
     ) -> Desired:
         """What a sync of one object would store as its link's ``last_rep``, with no I/O
         to the target (only the source and the state store are read).
@@ -318,6 +320,8 @@ class Provisioner(UserFlow, GroupFlow):
             run: a :class:`RunContext` whose caches to share (group members read once).
             member_links: for groups, member key -> remote id of the user link, if the
                 caller already has them (saves one store read per member).
+            link: the key's :class:`Link` (``None``: not linked) if the caller already
+                has it; by default it is read from the store.
 
         Returns:
             A :class:`Desired`.
@@ -342,7 +346,9 @@ class Provisioner(UserFlow, GroupFlow):
             obj = self._read_source(job, kind, skey)
         if obj is None:
             return Desired(False, None, None, "not found in the source (deleted locally)")
-        link = self._store.get_link(t.name, kind, skey)
+        if link is MISSING:
+            link = self._store.get_link(t.name, kind, skey)
+        assert not isinstance(link, _Missing)
         old = link.last_rep if link is not None else None
         if kind == "user":
             in_scope, why, _ = self._user_in_scope(job, obj)

@@ -84,8 +84,9 @@ class GroupFlow(FlowBase):
         provisioned: list[str] = []
         missing: list[str] = []
         decides_scope = job.key in (t.scope.required_groups or ())
+        known = self._store.get_links(t.name, "user", keys)  # one query, not one per member
         for mk in sorted(keys):
-            link = self._store.get_link(t.name, "user", mk)
+            link = known.get(mk)
             if decides_scope and link is not None and link.state == "deactivated":
                 job.followups.append(mk)  # may be back in scope through this group
             if link is None:
@@ -213,8 +214,9 @@ class GroupFlow(FlowBase):
             self._adopt_group(job, obj, found, member_ids, after_conflict=True)
             return
         gid = self._remote_id(job, created)
-        self._store.delete_link(t.name, "group", job.key)
-        self._save_link(job, gid, _with_members(rep, []), origin="created")
+        if operation != "create":  # a recreate: forget the link to the vanished group
+            self._store.delete_link(t.name, "group", job.key)
+        self._save_link(job, gid, _with_members(rep, []), origin="created", absent=True)
         note = ""
         if member_ids:
             block = self._member_block(job)

@@ -283,8 +283,15 @@ class FlowBase:
         *,
         origin: str,
         link: Link | None = None,
+        absent: bool = False,
         **changes: Any,
     ) -> Link:
+        """Save the key's link to ``remote_id`` with ``rep`` as the last pushed state.
+
+        ``link`` is the current link if the caller has it; ``absent=True`` says the caller
+        knows there is none (it read none under the key's lock, or just deleted it), so
+        the store is not asked again.
+        """
         if job.dry_run:
             raise AssertionError(
                 "dry runs never write links"
@@ -292,7 +299,7 @@ class FlowBase:
         now = self._now()
         rep = dict(rep)
         display = rep.get("userName") if job.kind == "user" else rep.get("displayName")
-        if link is None:
+        if link is None and not absent:
             link = self._store.get_link(job.target.name, job.kind, job.key)
         if link is not None and link.remote_id == remote_id:
             new = Link(

@@ -143,7 +143,8 @@ class UserFlow(FlowBase):
             self._adopt(job, obj, found, after_conflict=True)
             return
         rid = self._remote_id(job, created)
-        self._save_link(job, rid, rep, origin="created")
+        # The flow read no link under the key's lock, and nothing has saved one since.
+        self._save_link(job, rid, rep, origin="created", absent=True)
         job.done("created", "create", f"created with id {rid}", remote_id=rid)
 
     def _adopt(
@@ -263,7 +264,7 @@ class UserFlow(FlowBase):
             return
         rid = self._remote_id(job, created)
         self._store.delete_link(t.name, "user", job.key)
-        self._save_link(job, rid, rep, origin="created")
+        self._save_link(job, rid, rep, origin="created", absent=True)
         job.done(
             "created",
             "recreate",

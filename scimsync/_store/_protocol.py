@@ -37,6 +37,13 @@ class StateStore(Protocol):
         """The link for a local key, or ``None``."""
         ...
 
+    def get_links(self, target: str, kind: str, keys: Iterable[str]) -> dict[str, Link]:
+        """The links of many local keys at once: key -> link, for the keys that have one.
+
+        .. versionadded:: 0.1.0
+        """
+        ...
+
     def get_link_by_remote(self, target: str, kind: str, remote_id: str) -> Link | None:
         """The link for a remote id, or ``None``."""
         ...

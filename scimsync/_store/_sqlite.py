@@ -158,6 +158,14 @@ _LINK_COLS: Final = (
     "target, kind, key, remote_id, last_rep, last_hash, origin, state, display, "
     "created_at, updated_at, deactivated_at"
 )
+_SAVE_LINK_SQL: Final = (
+    f"INSERT INTO scimsync_links ({_LINK_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (target, kind, key) DO UPDATE SET "
+    "remote_id=excluded.remote_id, last_rep=excluded.last_rep, "
+    "last_hash=excluded.last_hash, origin=excluded.origin, state=excluded.state, "
+    "display=excluded.display, created_at=excluded.created_at, "
+    "updated_at=excluded.updated_at, deactivated_at=excluded.deactivated_at"
+)
 _REPORT_COLS: Final = (
     "id, time, run_id, target, kind, key, display, operation, outcome, http_status, "
     "detail, request_id, duration_ms, error"
@@ -483,10 +491,7 @@ class SQLiteStore:
             finally:
                 local.depth -= 1
             return
-        if self._writer_pid != os.getpid():  # forked: the parent's holder is not here
-            self._writer_lock = threading.Lock()
-            self._writer_pid = os.getpid()
-        lock = self._writer_lock
+        lock = self._writer()
         # Bounded like busy_timeout; past it, SQLite's own wait (and error) take over.
         held = lock.acquire(timeout=self._timeout)
         try:
@@ -501,6 +506,28 @@ class SQLiteStore:
                 raise
             local.depth = 0
             conn.execute("COMMIT")
+        finally:
+            if held:
+                lock.release()
+
+    def _writer(self) -> threading.Lock:
+        """This process's writer lock (a forked child gets a fresh one)."""
+        if self._writer_pid != os.getpid():  # forked: the parent's holder is not here
+            self._writer_lock = threading.Lock()
+            self._writer_pid = os.getpid()
+        return self._writer_lock
+
+    def _write_one(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
+        """One write statement: inside an open :meth:`_write` it joins that transaction;
+        alone, SQLite runs it as its own transaction (all or nothing, like ``BEGIN
+        IMMEDIATE`` … ``COMMIT`` around it) in one call instead of three."""
+        conn = self._conn()
+        if self._local.depth:
+            return conn.execute(sql, params)
+        lock = self._writer()
+        held = lock.acquire(timeout=self._timeout)
+        try:
+            return conn.execute(sql, params)
         finally:
             if held:
                 lock.release()
@@ -529,6 +556,20 @@ class SQLiteStore:
         )
         return None if row is None else _link(row)
 
+    def get_links(self, target: str, kind: str, keys: Iterable[str]) -> dict[str, Link]:
+        """See :meth:`scimsync.StateStore.get_links`. One query per 500 keys."""
+        conn = self._conn()
+        out: dict[str, Link] = {}
+        for chunk in _chunks(dict.fromkeys(keys)):
+            marks = ",".join("?" * len(chunk))
+            for row in conn.execute(
+                f"SELECT {_LINK_COLS} FROM scimsync_links "
+                f"WHERE target=? AND kind=? AND key IN ({marks})",
+                (target, kind, *chunk),
+            ):
+                out[row[2]] = _link(row)
+        return out
+
     def get_link_by_remote(self, target: str, kind: str, remote_id: str) -> Link | None:
         """See :meth:`scimsync.StateStore.get_link_by_remote`."""
         row = (
@@ -542,51 +583,44 @@ class SQLiteStore:
         )
         return None if row is None else _link(row)
 
-    def _save_link(self, conn: _Connection, link: Link) -> None:
+    def _save_link(self, link: Link) -> None:
         if not isinstance(link, Link):
             raise TypeError(f"save_link expects a Link, got {type(link).__name__}")
         try:
-            conn.execute(
-                f"INSERT INTO scimsync_links ({_LINK_COLS}) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (target, kind, key) DO UPDATE SET "
-                "remote_id=excluded.remote_id, last_rep=excluded.last_rep, "
-                "last_hash=excluded.last_hash, origin=excluded.origin, state=excluded.state, "
-                "display=excluded.display, created_at=excluded.created_at, "
-                "updated_at=excluded.updated_at, deactivated_at=excluded.deactivated_at",
-                _link_row(link),
-            )
+            self._write_one(_SAVE_LINK_SQL, _link_row(link))
         except sqlite3.IntegrityError as exc:
-            other = conn.execute(
-                "SELECT key FROM scimsync_links WHERE target=? AND kind=? AND remote_id=?",
-                (link.target, link.kind, link.remote_id),
-            ).fetchone()
+            other = (
+                self._conn()
+                .execute(
+                    "SELECT key FROM scimsync_links WHERE target=? AND kind=? AND remote_id=?",
+                    (link.target, link.kind, link.remote_id),
+                )
+                .fetchone()
+            )
             raise LinkConflictError(
                 link.target, link.kind, link.key, link.remote_id, other[0] if other else None
             ) from exc
 
     def save_link(self, link: Link) -> None:
         """See :meth:`scimsync.StateStore.save_link`."""
-        with self._write() as conn:
-            self._save_link(conn, link)
+        self._save_link(link)
 
     def save_links(self, links: Iterable[Link]) -> int:
         """See :meth:`scimsync.StateStore.save_links`."""
         count = 0
-        with self._write() as conn:
+        with self._write():
             for link in links:
-                self._save_link(conn, link)
+                self._save_link(link)
                 count += 1
         return count
 
     def delete_link(self, target: str, kind: str, key: str) -> bool:
         """See :meth:`scimsync.StateStore.delete_link`."""
-        with self._write() as conn:
-            cur = conn.execute(
-                "DELETE FROM scimsync_links WHERE target=? AND kind=? AND key=?",
-                (target, kind, key),
-            )
-            return cur.rowcount > 0
+        cur = self._write_one(
+            "DELETE FROM scimsync_links WHERE target=? AND kind=? AND key=?",
+            (target, kind, key),
+        )
+        return cur.rowcount > 0
 
     def iter_links(self, target: str, kind: str | None = None) -> Iterator[Link]:
         """See :meth:`scimsync.StateStore.iter_links`.
@@ -828,14 +862,12 @@ class SQLiteStore:
 
     def add_report(self, record: ReportRecord) -> ReportRecord:
         """See :meth:`scimsync.StateStore.add_report`."""
-        with self._write() as conn:
-            cur = conn.execute(
-                f"INSERT INTO scimsync_reports ({_REPORT_COLS.split(', ', 1)[1]}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                _report_row(record),
-            )
-            new_id = cur.lastrowid
-        return attrs.evolve(record, id=new_id)
+        cur = self._write_one(
+            f"INSERT INTO scimsync_reports ({_REPORT_COLS.split(', ', 1)[1]}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _report_row(record),
+        )
+        return attrs.evolve(record, id=cur.lastrowid)
 
     def add_reports(self, records: Iterable[ReportRecord]) -> int:
         """See :meth:`scimsync.StateStore.add_reports`."""

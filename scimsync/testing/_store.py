@@ -75,6 +75,12 @@ class InMemoryStore:
         with self._lock:
             return self._links.get((target, kind, key))
 
+    def get_links(self, target: str, kind: str, keys: Iterable[str]) -> dict[str, Link]:
+        """See :meth:`scimsync.StateStore.get_links`."""
+        with self._lock:
+            found = ((k, self._links.get((target, kind, k))) for k in keys)
+            return {k: link for k, link in found if link is not None}
+
     def get_link_by_remote(self, target: str, kind: str, remote_id: str) -> Link | None:
         """See :meth:`scimsync.StateStore.get_link_by_remote`."""
         with self._lock:

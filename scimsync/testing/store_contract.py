@@ -113,6 +113,17 @@ class StoreContract:
         assert store.get_link("other", "user", "1") is None
         assert store.get_link_by_remote("aws", "group", "r-1") is None
 
+    def test_get_links_many_at_once(self, store: StateStore) -> None:
+        keys = [str(i) for i in range(1, 1203)]  # more than one query's worth of keys
+        store.save_links(_link(k, remote_id=f"r-{k}") for k in keys[::2])
+        store.save_link(_link("1", kind="group", remote_id="g-1"))
+        found = store.get_links("aws", "user", [*keys, "1", "missing"])
+        assert found == {k: store.get_link("aws", "user", k) for k in keys[::2]}
+        assert found["1"].remote_id == "r-1"  # the user's link, not the group's
+        assert store.get_links("aws", "group", keys) == {"1": store.get_link("aws", "group", "1")}
+        assert store.get_links("other", "user", keys) == {}
+        assert store.get_links("aws", "user", []) == {}
+
     def test_save_link_replaces(self, store: StateStore) -> None:
         store.save_link(_link("1", "old"))
         newer = _link("1", "new", updated_at=T0 + _dt.timedelta(hours=1), last_rep={"a": 1})
