@@ -19,7 +19,13 @@ from scimsync._engine._config import Target
 from scimsync._engine._desired import MISSING, Desired, _Missing
 from scimsync._engine._groups import GroupFlow
 from scimsync._engine._job import Job, Stop
-from scimsync._engine._run import DeferredDelete, KeyLocks, RemoteIndex, RunContext
+from scimsync._engine._run import (
+    DeferredDelete,
+    KeyLocks,
+    RemoteIndex,
+    ReportBuffer,
+    RunContext,
+)
 from scimsync._engine._trace import SyncTrace, failure_message
 from scimsync._engine._users import UserFlow
 from scimsync._store import Link, ReportRecord
@@ -579,12 +585,24 @@ class Provisioner(UserFlow, GroupFlow):
     ) -> list[SyncTrace]:
         if not keys:
             return []
-        if t.concurrency == 1 or len(keys) == 1:
-            return [self._sync_one(t, kind, k, run, dry_run=dry_run) for k in keys]
-        with ThreadPoolExecutor(
-            max_workers=min(t.concurrency, len(keys)), thread_name_prefix=f"scimsync-{t.name}"
-        ) as pool:
-            return list(pool.map(lambda k: self._sync_one(t, kind, k, run, dry_run=dry_run), keys))
+        # Reports of a bulk batch are stored in batches, not one transaction each.
+        reports = ReportBuffer(self._store.add_reports, self._signal, self._report_failed)
+        try:
+            if t.concurrency == 1 or len(keys) == 1:
+                return [
+                    self._sync_one(t, kind, k, run, dry_run=dry_run, reports=reports) for k in keys
+                ]
+            with ThreadPoolExecutor(
+                max_workers=min(t.concurrency, len(keys)), thread_name_prefix=f"scimsync-{t.name}"
+            ) as pool:
+                return list(
+                    pool.map(
+                        lambda k: self._sync_one(t, kind, k, run, dry_run=dry_run, reports=reports),
+                        keys,
+                    )
+                )
+        finally:
+            reports.flush()
 
     # ------------------------------------------------------------------ one object
 
@@ -598,6 +616,7 @@ class Provisioner(UserFlow, GroupFlow):
         dry_run: bool | None = None,
         approved: frozenset[str] = frozenset(),
         bypass_threshold: bool = False,
+        reports: ReportBuffer | None = None,
     ) -> SyncTrace:
         """Run one flow, never raising: failures become a ``failed`` trace."""
         dry = run.dry_run if dry_run is None else dry_run
@@ -611,6 +630,7 @@ class Provisioner(UserFlow, GroupFlow):
             dry_run=dry,
             approved=approved,
             bypass_threshold=bypass_threshold,
+            reports=reports,
         )
         with self._locks.hold((target.name, kind, key)), target.client.recording() as exchanges:
             self._run_flow(job)
@@ -716,6 +736,9 @@ class Provisioner(UserFlow, GroupFlow):
             error=error,
             run_id=job.run.run_id,
         )
+        if job.reports is not None:
+            job.reports.add(record, trace)  # stored with its batch, then signalled
+            return
         try:
             record = self._store.add_report(record)
         except Exception:  # the report must never break the sync
@@ -723,6 +746,19 @@ class Provisioner(UserFlow, GroupFlow):
                 "scimsync: could not store the report for %s on %s", job.label, trace.target
             )
         self._signal(record, trace)
+
+    @staticmethod
+    def _report_failed(exc: BaseException, records: list[ReportRecord]) -> None:
+        shown = ", ".join(f"{r.kind} {r.key} on {r.target}" for r in records[:5])
+        more = f" and {len(records) - 5} more" if len(records) > 5 else ""
+        log.error(
+            "scimsync: could not store the reports for %s%s: %s: %s",
+            shown,
+            more,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+        )
 
     def _signal(self, record: ReportRecord, trace: SyncTrace) -> None:
         from scimsync import signals

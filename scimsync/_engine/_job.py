@@ -12,7 +12,7 @@ from scimsync._engine._trace import SyncTrace
 
 if TYPE_CHECKING:
     from scimsync._engine._config import Target
-    from scimsync._engine._run import RunContext
+    from scimsync._engine._run import ReportBuffer, RunContext
 
 __all__ = ["Job", "Stop", "project", "strip_server_fields"]
 
@@ -39,6 +39,8 @@ class Job:
     started: float = attrs.field(factory=time.perf_counter)
     deferred: bool = False
     recorded: bool = False
+    #: a bulk batch's report buffer (``None``: the record is stored at once).
+    reports: ReportBuffer | None = None
     #: user keys to sync after this (group) job: their scope may have changed.
     followups: list[str] = attrs.field(factory=list)
 

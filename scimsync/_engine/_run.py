@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,69 @@ from scimsync._engine._trace import SyncTrace
 if TYPE_CHECKING:
     from scimsync._engine._config import Target
 
-__all__ = ["KeyLocks", "RemoteIndex", "RunContext"]
+__all__ = ["KeyLocks", "RemoteIndex", "ReportBuffer", "RunContext"]
+
+
+class ReportBuffer:
+    """The report records of one bulk batch, stored ``size`` at a time (or once the
+    oldest has waited ``max_age`` seconds) in one ``add_reports`` transaction instead of
+    one transaction each; ``then`` (the signal sender) runs for each record once its
+    batch is stored. :meth:`flush` stores the rest (the batch's end calls it).
+
+    Args:
+        store_many: stores a list of records (``StateStore.add_reports``).
+        then: called with ``(record, trace)`` after the record's batch is stored.
+        on_error: called with the exception and the records if storing a batch fails
+            (the sync goes on).
+    """
+
+    def __init__(
+        self,
+        store_many: Callable[[list[Any]], object],
+        then: Callable[[Any, SyncTrace], None],
+        on_error: Callable[[BaseException, list[Any]], None],
+        *,
+        size: int = 50,
+        max_age: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store_many = store_many
+        self._then = then
+        self._on_error = on_error
+        self._size = size
+        self._max_age = max_age
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._items: list[tuple[Any, SyncTrace]] = []
+        self._first = 0.0
+
+    def add(self, record: Any, trace: SyncTrace) -> None:
+        """Buffer one record; store the batch if it is full or old enough."""
+        now = self._clock()
+        with self._lock:
+            if not self._items:
+                self._first = now
+            self._items.append((record, trace))
+            if len(self._items) < self._size and now - self._first < self._max_age:
+                return
+            batch, self._items = self._items, []
+        self._store(batch)
+
+    def flush(self) -> None:
+        """Store whatever is buffered."""
+        with self._lock:
+            batch, self._items = self._items, []
+        if batch:
+            self._store(batch)
+
+    def _store(self, batch: list[tuple[Any, SyncTrace]]) -> None:
+        records = [record for record, _ in batch]
+        try:
+            self._store_many(records)
+        except Exception as exc:  # the report must never break the sync
+            self._on_error(exc, records)
+        for record, trace in batch:
+            self._then(record, trace)
 
 
 class KeyLocks:
