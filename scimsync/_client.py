@@ -32,6 +32,9 @@ from urllib.parse import quote, urlsplit
 import attrs
 import requests
 import requests.adapters
+import urllib3
+from requests.structures import CaseInsensitiveDict
+from requests.utils import check_header_validity
 
 from scimsync._filter import Filter
 from scimsync._resources import (
@@ -376,6 +379,18 @@ def _quote_id(resource_id: Any, what: str) -> str:
     return quote(resource_id, safe="")
 
 
+# A path that requests' URL preparation (urllib3's parse_url, then requote_uri) leaves
+# exactly as it is: only RFC 3986 path characters, upper-case percent-escapes of characters
+# that are not unreserved (what urllib.parse.quote produces), no "?" or "#", no "." or ".."
+# segment. Every path our endpoints build (quoted ids) is one; anything else is prepared
+# the slow way, by requests.
+_PLAIN_PATH = re.compile(
+    r"(?:/(?!\.\.?(?:/|$))"
+    r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]"
+    r"|%(?!2[DE]|3[0-9]|4[1-9A-F]|5[0-9AF]|6[1-9A-F]|7[0-9AE])[0-9A-F]{2})*)+"
+)
+
+
 def _filter_text(flt: Filter | str | None) -> str | None:
     if flt is None:
         return None
@@ -383,6 +398,81 @@ def _filter_text(flt: Filter | str | None) -> str | None:
     if not text.strip():
         raise ValueError("filter: must not be empty (pass None to list everything)")
     return text
+
+
+# --------------------------------------------------------------------- transport
+
+_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """requests' ``HTTPAdapter``, remembering what it works out per origin.
+
+    ``HTTPAdapter.send`` (not overridden: it is the transport, and what ``responses``
+    patches) looks the connection pool up for every request: it picks the proxy
+    (``select_proxy`` parses the URL), builds the pool key (parses it again; a CA bundle
+    path is checked with ``os.path.isdir``) and asks the pool manager under its lock;
+    ``request_url`` then picks the proxy once more to choose between the path and the
+    absolute URL. All of that depends only on the URL's scheme, host and port and on
+    ``verify``, ``cert`` and ``proxies``, so ``HTTPAdapter``'s own answer is remembered
+    per combination. A pool manager only replaces or drops a pool when it is asked for
+    another one (it then may evict the least recently used) or cleared, so every lookup
+    that is not remembered, and :meth:`close`, forget the pools remembered so far; a
+    closed pool (urllib3 1.x closes evicted pools) is looked up again too. A ScimClient
+    talks to one origin, so after its first request every lookup is remembered.
+    """
+
+    def __init__(self, *, pool_connections: int, pool_maxsize: int) -> None:
+        super().__init__(
+            pool_connections=pool_connections,
+            pool_maxsize=pool_maxsize,
+            max_retries=0,
+            pool_block=False,
+        )
+        self._pools: dict[tuple[Any, ...], Any] = {}
+        self._path_only: dict[tuple[Any, ...], bool] = {}
+
+    @staticmethod
+    def _key(url: Any, proxies: Mapping[str, str] | None) -> tuple[Any, ...] | None:
+        found = _ORIGIN.match(url) if isinstance(url, str) else None
+        if found is None:
+            return None
+        return (found.group(), tuple(proxies.items()) if proxies else ())
+
+    def get_connection_with_tls_context(
+        self,
+        request: requests.PreparedRequest,
+        verify: bool | str | None,
+        proxies: Mapping[str, str] | None = None,
+        cert: Any = None,
+    ) -> Any:
+        key = self._key(request.url, proxies)
+        if key is None:
+            self._pools = {}
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        key += (verify, cert)
+        pool = self._pools.get(key)
+        if pool is None or pool.pool is None:  # pool.pool is None: the pool was closed
+            pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+            self._pools = {key: pool}
+        return pool
+
+    def request_url(
+        self, request: requests.PreparedRequest, proxies: Mapping[str, str] | None
+    ) -> str:
+        key = self._key(request.url, proxies)
+        if key is not None and self._path_only.get(key):
+            return request.path_url
+        url = super().request_url(request, proxies)
+        if key is not None:
+            # Only "the path" is remembered: an absolute URL (plain http through a proxy)
+            # is asked for anew each time.
+            self._path_only = {key: url == request.path_url}
+        return url
+
+    def close(self) -> None:
+        self._pools = {}
+        super().close()
 
 
 # ------------------------------------------------------------------------ client
@@ -471,9 +561,7 @@ class ScimClient:
         session.headers.clear()
         # SCIM is stateless; a cookie jar that accepts nothing keeps threads independent.
         session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-        adapter = requests.adapters.HTTPAdapter(
-            pool_connections=4, pool_maxsize=pool_size, max_retries=0, pool_block=False
-        )
+        adapter = _Adapter(pool_connections=4, pool_maxsize=pool_size)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         session.verify = verify
@@ -487,6 +575,7 @@ class ScimClient:
         # Straight to the adapter: Session.send would add hooks, cookie extraction and
         # redirect handling, none of which SCIM uses (redirects are not followed).
         self._adapter = adapter
+        self._prepare_once()
 
         self._count_lock = threading.Lock()
         self._request_count = 0
@@ -519,6 +608,36 @@ class ScimClient:
                 "ScimClient.base_url: must not contain credentials; pass the token separately"
             )
         return url.rstrip("/")
+
+    def _prepare_once(self) -> None:
+        """Do once what ``PreparedRequest.prepare()`` would redo for every request.
+
+        ``prepare()`` parses and normalises the whole URL (scheme and host case, IDNA,
+        dot segments, percent-escapes), validates every header and builds a
+        case-insensitive header dict each time. The base URL and our headers never change,
+        so :meth:`request` builds the same ``PreparedRequest`` directly from
+        ``_wire_base`` (the base URL as ``prepare()`` writes it) and header templates.
+        ``_wire_base`` stays ``None`` (and every request goes through ``prepare()``, as
+        before) unless a probe URL prepared both ways comes out identical, and the
+        templates are used only when every base header passes requests' own validation.
+        """
+        self._wire_base: str | None = None
+        probe = "/Users/a%2Fb%20%C3%A9-._~:@!$&'()*+,;=?filter=a%20eq%20%22b%22&count=1&cursor"
+        try:
+            prepared = requests.PreparedRequest()
+            prepared.prepare_url(self.base_url + probe, None)
+            for header in self._base_headers.items():
+                check_header_validity(header)
+        except Exception:
+            return  # prepare() raises it again on every request, as it always did
+        url = prepared.url or ""
+        if url.endswith(probe):
+            self._wire_base = url[: len(url) - len(probe)]
+        template: CaseInsensitiveDict[str] = CaseInsensitiveDict(self._base_headers)
+        self._headers_bare = template
+        with_body = template.copy()
+        with_body["Content-Type"] = SCIM_JSON
+        self._headers_body = with_body
 
     @staticmethod
     def _check_token(token: str) -> None:
@@ -617,15 +736,29 @@ class ScimClient:
             raise ConfigurationError("ScimClient: the client is closed")
         policy = retry or self.retry
         qs = _encode_query(query) if query else ""
-        url = self.base_url + path + ("?" + qs if qs else "")
         data = (
             json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
             if body is not None
             else None
         )
-        headers = self._base_headers.copy()
-        if data is not None:
-            headers["Content-Type"] = SCIM_JSON
+        wire_base = self._wire_base
+        if wire_base is not None and _PLAIN_PATH.fullmatch(path) is not None:
+            # What prepare() would build, built directly (see _prepare_once): the same URL,
+            # the same headers in the same order, Content-Length as prepare_body sets it.
+            url = wire_base + path + ("?" + qs if qs else "")
+            wire_method = method.upper()
+            template = self._headers_bare if data is None else self._headers_body
+            length = (
+                str(len(data))
+                if data is not None
+                else (None if wire_method in ("GET", "HEAD") else "0")
+            )
+            headers: dict[str, str] | None = None
+        else:
+            url = self.base_url + path + ("?" + qs if qs else "")
+            headers = self._base_headers.copy()
+            if data is not None:
+                headers["Content-Type"] = SCIM_JSON
         limiter = self._limiter
         clock = policy.clock
         started = clock()
@@ -633,13 +766,24 @@ class ScimClient:
         while True:
             attempt += 1
             secret = self._current_token()
-            headers["Authorization"] = "Bearer " + secret
+            if headers is not None:
+                headers["Authorization"] = "Bearer " + secret
             if limiter.active:
                 limiter.acquire()
             with self._count_lock:
                 self._request_count += 1
             prep = requests.PreparedRequest()
-            prep.prepare(method=method, url=url, headers=headers, data=data)
+            if headers is None:
+                wire_headers = template.copy()
+                wire_headers["Authorization"] = "Bearer " + secret
+                if length is not None:
+                    wire_headers["Content-Length"] = length
+                prep.method = wire_method
+                prep.url = url
+                prep.headers = wire_headers
+                prep.body = data
+            else:
+                prep.prepare(method=method, url=url, headers=headers, data=data)
             t0 = time.perf_counter()
             retry_after: float | None = None
             error: ScimHTTPError
@@ -654,7 +798,7 @@ class ScimClient:
                 status = resp.status_code
                 headers_in = resp.headers
                 request_id = headers_in.get("x-amzn-RequestId") or headers_in.get("X-Request-Id")
-                content = resp.content
+                content = _read_content(resp)
                 if secret.encode() in content:  # a server echoing the token back
                     content = content.replace(secret.encode(), b"***")
                 parsed, is_json = self._parse(content)
@@ -955,6 +1099,37 @@ def _warn_insecure_once(base_url: str, verify: bool | str) -> None:
             return
         _warned_insecure.add((kind, base_url))
     log.warning(message, base_url)
+
+
+def _read_content(resp: requests.Response) -> bytes:
+    """``resp.content``, read in one call instead of through ``iter_content``'s generator.
+
+    ``Response.content`` joins ``raw.stream(10240, decode_content=True)``; for a body
+    read in full, ``raw.read(decode_content=True)`` returns the same bytes (gzip and
+    deflate decoded, the connection released to the pool at the end) for less CPU. The
+    urllib3 errors become the same requests exceptions ``iter_content`` raises, and the
+    Response is left as ``.content`` leaves it (its ``content`` and ``json()`` still work).
+    Anything else (content already read, a raw that is not a urllib3 response) goes
+    through ``resp.content`` itself.
+    """
+    raw = resp.raw
+    # requests' own bookkeeping, as Response.content keeps it (the same since requests 1.0)
+    consumed: bool = resp._content_consumed  # type: ignore[attr-defined]
+    if consumed or not isinstance(raw, urllib3.response.HTTPResponse):
+        return resp.content
+    try:
+        content: bytes = raw.read(decode_content=True)
+    except urllib3.exceptions.ProtocolError as e:
+        raise requests.exceptions.ChunkedEncodingError(e) from e
+    except urllib3.exceptions.DecodeError as e:
+        raise requests.exceptions.ContentDecodingError(e) from e
+    except urllib3.exceptions.ReadTimeoutError as e:
+        raise requests.exceptions.ConnectionError(e) from e
+    except urllib3.exceptions.SSLError as e:
+        raise requests.exceptions.SSLError(e) from e
+    resp._content = content
+    resp._content_consumed = True  # type: ignore[attr-defined]
+    return content
 
 
 def _contains(value: Any, secret: str) -> bool:

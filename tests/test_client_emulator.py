@@ -18,6 +18,7 @@ from scimsync.testing import EmulatorServer
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 @pytest.fixture(params=["generic", "aws"])
@@ -152,6 +153,41 @@ def test_listing_walks_every_page(client: ScimClient, server: EmulatorServer) ->
     seen = [u["userName"] for u in client.users.list_raw(pagination=mode, page_size=100)]
     assert sorted(seen) == sorted(names)
     assert len(server.requests(method="GET")) == 3
+
+
+def test_the_server_receives_what_was_sent(client: ScimClient, server: EmulatorServer) -> None:
+    """Method, path, query and body arrive intact: special and non-ASCII characters, escaped
+    ids, a filter with quotes, ``&``, ``=``, ``+``, ``%``, ``/``, ``?`` and ``#`` in it."""
+    odd = 'zoë "q" a&b=c+d%e/f?g#h'
+    server.reset_log()
+    sent = user("zoe", displayName=odd)
+    uid = client.users.create_raw(sent)["id"]
+    assert client.users.find_raw(Filter.eq("userName", odd)) is None  # AWS refuses such names
+    client.users.get_raw(uid)
+    ops = [{"op": "replace", "path": "displayName", "value": "Zoë 2"}]
+    client.users.patch_raw(uid, ops)
+    client.users.delete(uid)
+    with pytest.raises(NotFoundError):
+        client.users.get_raw("a/b c?d#e")
+
+    log = server.request_log
+    assert [(e.method, e.path, e.status) for e in log] == [
+        ("POST", "/Users", 201),
+        ("GET", "/Users", 200),
+        ("GET", f"/Users/{uid}", 200),
+        ("PATCH", f"/Users/{uid}", 200),
+        ("DELETE", f"/Users/{uid}", 204),
+        ("GET", "/Users/a/b c?d#e", 404),
+    ]
+    assert log[0].body == sent
+    assert log[1].params == {
+        "filter": [str(Filter.eq("userName", odd))],
+        "startIndex": ["1"],
+        "count": ["100"],
+    }
+    assert log[3].body == {"schemas": [PATCH], "Operations": ops}
+    assert {e.body for e in log[1:3] + log[4:]} == {None}
+    assert {e.user_agent for e in log} == {client.user_agent}
 
 
 def test_aws_refuses_what_aws_refuses() -> None:
