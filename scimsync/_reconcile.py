@@ -877,9 +877,11 @@ class _Reconciler:
         members = None
         if kind == "group" and user_links is not None:
             members = {k: info.remote_id for k, info in user_links.items()}
-        # An unlinked key's link is known to be absent: no store read for it.
-        extra: dict[str, Any] = {} if linked else {"link": None}
-        d = self.prov.desired(self.t, kind, key, run=self.ctx, member_links=members, **extra)
+        # An unlinked key is synced whatever its rep: only its scope matters here (the
+        # engine builds, validates and reports it).
+        d = self.prov.desired(
+            self.t, kind, key, run=self.ctx, member_links=members, scope_only=not linked
+        )
         if not d.in_scope or not linked:
             return d.in_scope, None
         return True, d.rep

@@ -274,3 +274,40 @@ def test_desired_hash_equals_the_stored_hash_after_a_push_and_sends_nothing(tmp_
             prov.store.get_link("aws", "group", "eng").last_hash
         )
         assert server.request_log == []  # no I/O to the target at all
+
+
+def test_desired_scope_only_decides_scope_without_mapping_validating_or_the_link(tmp_path):
+    from scimsync._engine import Scope
+    from scimsync.errors import ValidationError
+    from scimsync.testing import InMemoryStore
+
+    class CountingStore(InMemoryStore):
+        link_reads = 0
+
+        def get_link(self, target: str, kind: str, key: str):  # type: ignore[no-untyped-def]
+            CountingStore.link_reads += 1
+            return super().get_link(target, kind, key)
+
+    # user 2 cannot be mapped validly (no userName); user 3 is out of scope
+    src = MutableSource([user(1), user(2, username=""), user(3)], [])
+    with EmulatorServer("aws") as server:
+        prov = make_provisioner(
+            server,
+            src,
+            tmp_path,
+            store=CountingStore(),
+            scope=Scope(predicate=lambda u: u["id"] != "3"),
+        )
+        with pytest.raises(ValidationError, match="userName is required"):
+            prov.desired("aws", "user", "2")
+        reads = CountingStore.link_reads
+        ok = prov.desired("aws", "user", "2", scope_only=True)
+        assert (ok.in_scope, ok.rep, ok.hash) == (True, None, None)
+        out = prov.desired("aws", "user", "3", scope_only=True)
+        assert not out.in_scope
+        assert "predicate" in out.reason
+        assert CountingStore.link_reads == reads  # the link was not read
+        full = prov.desired("aws", "user", "1")
+        assert full.rep is not None
+        assert full.rep["userName"] == "user1@example.org"
+        assert CountingStore.link_reads == reads + 1
