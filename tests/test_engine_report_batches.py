@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -127,86 +129,80 @@ class CountingStore(SQLiteStore):
         return super().add_reports(records)
 
 
-def test_bulk_sync_stores_reports_in_batches_before_signalling(tmp_path, aws_scim_server):
-    with open_env("aws", aws_scim_server, AWS, tmp_path) as env:
-        store = CountingStore(tmp_path / "counting.db")
+@contextmanager
+def counting_env(tmp_path: Path, server: Any, users: int, prefix: str) -> Iterator[Any]:
+    """An engine environment on the AWS emulator whose store is a :class:`CountingStore`,
+    with ``users`` users in its source."""
+    with open_env("aws", server, AWS, tmp_path) as env:
         env.store.close()
-        env.store = store
-        for i in range(120):
-            env.source.add_user(str(i), env.name(f"bulk{i}"))
+        env.store = CountingStore(tmp_path / "counting.db")
+        try:
+            for i in range(users):
+                env.source.add_user(str(i), env.name(f"{prefix}{i}"))
+            yield env
+        finally:
+            env.store.close()
+
+
+def test_bulk_sync_stores_reports_in_batches_before_signalling(tmp_path, aws_scim_server):
+    with counting_env(tmp_path, aws_scim_server, 120, "bulk") as env:
+        store = env.store
         prov = env.provisioner(concurrency=4)
         found_at_signal: list[bool] = []
 
         def on_created(sender: Any, *, record: ReportRecord, **extra: Any) -> None:
             found_at_signal.append(bool(store.query_reports(key=record.key)))
 
-        try:
-            with signals.object_created.connected_to(on_created, sender=prov):
-                traces = prov.sync_many("user", [str(i) for i in range(120)])
-            assert [t.outcome for t in traces] == ["created"] * 120
-            assert store.single == []  # no report was stored on its own
-            assert sum(store.batches) == 120
-            assert max(store.batches) <= 50
-            assert len(store.batches) >= 3
-            assert found_at_signal == [True] * 120
-            stored = store.query_reports(kind="user")
-            assert sorted(r.key for r in stored) == sorted(str(i) for i in range(120))
-            assert all(r.outcome == "created" for r in stored)
-        finally:
-            store.close()
+        with signals.object_created.connected_to(on_created, sender=prov):
+            traces = prov.sync_many("user", [str(i) for i in range(120)])
+        assert [t.outcome for t in traces] == ["created"] * 120
+        assert store.single == []  # no report was stored on its own
+        assert sum(store.batches) == 120
+        assert max(store.batches) <= 50
+        assert len(store.batches) >= 3
+        assert found_at_signal == [True] * 120
+        stored = store.query_reports(kind="user")
+        assert sorted(r.key for r in stored) == sorted(str(i) for i in range(120))
+        assert all(r.outcome == "created" for r in stored)
 
 
 def test_bulk_sync_goes_on_when_its_reports_cannot_be_stored(
     tmp_path, aws_scim_server, caplog: pytest.LogCaptureFixture
 ):
-    with open_env("aws", aws_scim_server, AWS, tmp_path) as env:
-        store = CountingStore(tmp_path / "counting.db")
+    with counting_env(tmp_path, aws_scim_server, 7, "nostore") as env:
+        store = env.store
         store.fail_batches = True
-        env.store.close()
-        env.store = store
-        for i in range(7):
-            env.source.add_user(str(i), env.name(f"nostore{i}"))
         prov = env.provisioner(concurrency=2)
         sent: list[str] = []
 
         def on_created(sender: Any, *, record: ReportRecord, **extra: Any) -> None:
             sent.append(record.key)
 
-        try:
-            with (
-                caplog.at_level(logging.ERROR, logger="scimsync"),
-                signals.object_created.connected_to(on_created, sender=prov),
-            ):
-                traces = prov.sync_many("user", [str(i) for i in range(7)])
-            assert [t.outcome for t in traces] == ["created"] * 7
-            assert store.count_links("t", "user") == 7  # the links, the real state, are kept
-            assert sorted(sent) == [str(i) for i in range(7)]
-            text = caplog.text
-            assert "could not store the reports for user" in text
-            assert "the reports table is locked by a backup" in text
-            assert aws_scim_server.token not in text
-        finally:
-            store.close()
+        with (
+            caplog.at_level(logging.ERROR, logger="scimsync"),
+            signals.object_created.connected_to(on_created, sender=prov),
+        ):
+            traces = prov.sync_many("user", [str(i) for i in range(7)])
+        assert [t.outcome for t in traces] == ["created"] * 7
+        assert store.count_links("t", "user") == 7  # the links, the real state, are kept
+        assert sorted(sent) == [str(i) for i in range(7)]
+        text = caplog.text
+        assert "could not store the reports for user" in text
+        assert "the reports table is locked by a backup" in text
+        assert aws_scim_server.token not in text
 
 
 def test_a_manual_sync_stores_its_report_at_once(tmp_path, aws_scim_server):
-    with open_env("aws", aws_scim_server, AWS, tmp_path) as env:
-        store = CountingStore(tmp_path / "counting.db")
-        env.store.close()
-        env.store = store
-        env.source.add_user("1", env.name("manual"))
+    with counting_env(tmp_path, aws_scim_server, 2, "manual") as env:
         prov = env.provisioner()
         ids: list[int | None] = []
 
         def on_created(sender: Any, *, record: ReportRecord, **extra: Any) -> None:
             ids.append(record.id)
 
-        try:
-            with signals.object_created.connected_to(on_created, sender=prov):
-                prov.sync_user("1")
-            assert store.single == ["1"]
-            assert store.batches == []
-            assert len(ids) == 1
-            assert ids[0] is not None
-        finally:
-            store.close()
+        with signals.object_created.connected_to(on_created, sender=prov):
+            prov.sync_user("1")
+        assert env.store.single == ["1"]
+        assert env.store.batches == []
+        assert len(ids) == 1
+        assert ids[0] is not None  # stored, with its id, before the signal
