@@ -9,6 +9,9 @@ import pytest
 # The shared scim2-server fixture (`scim2_server`): tests/ is on sys.path (rootdir conftest).
 from _scim2server import scim2_server  # noqa: F401
 
+# PostgreSQL and Redis fixtures (postgres_dsn, postgres_url, redis_url, redis_prefix).
+from _services import postgres_dsn, postgres_url, redis_prefix, redis_url  # noqa: F401
+
 #: When set (CI sets it), a test that skips because PostgreSQL/Redis/etc. are missing fails.
 REQUIRE_SERVICES = os.environ.get("SCIMSYNC_REQUIRE_SERVICES") == "1"
 
