@@ -194,3 +194,24 @@ def test_token_is_redacted_and_never_logged(
     for obj in (state, app.extensions["scimsync"], state.provisioner, state.dispatcher):
         assert token not in repr(obj)
     assert state.redact(f"Bearer {token}!") == "Bearer [REDACTED]!"
+
+
+def test_the_dispatcher_is_stopped_at_interpreter_exit(
+    make_app: Callable[..., Flask],
+    aws_scim_server: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registered: list[tuple[Callable[..., object], tuple[object, ...]]] = []
+    monkeypatch.setattr(
+        "scimsync_flask._ext.atexit.register", lambda fn, *args: registered.append((fn, args))
+    )
+    app = make_app(aws_scim_server, SCIMSYNC_AUTOMATIC=True)
+    state = get_state(app)
+    assert registered == []  # nothing at init time
+    app.test_client().get("/")
+    app.test_client().get("/")
+    assert state.dispatcher_running
+    assert len(registered) == 1  # once per app and process, on the first start
+    fn, args = registered[0]
+    fn(*args)  # what the interpreter does at exit
+    assert not state.dispatcher_running

@@ -237,3 +237,14 @@ def test_the_token_is_redacted_from_command_output(
     assert result.exit_code == 0, result.output
     assert TOKEN not in result.output
     assert "[REDACTED]" in result.output
+
+
+def test_reconcile_against_a_target_refusing_the_token_exits_3(
+    make_app: Callable[..., Flask], server: EmulatorServer
+) -> None:
+    app = make_app(server)
+    add_user(app, "ada@example.com", "Ada", "Lovelace")
+    server.revoke_token(TOKEN)
+    result = run(app, "reconcile")
+    assert result.exit_code == 3, result.output
+    assert "what to do:" in result.stderr
