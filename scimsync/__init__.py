@@ -30,6 +30,7 @@ from scimsync._engine import (
     Toggles,
     TraceStep,
 )
+from scimsync._exitcodes import ExitCode, exit_code_for
 from scimsync._filter import Filter, quote_filter_value
 from scimsync._import import ImportItem, ImportResult, import_remote
 from scimsync._mapping import (
@@ -154,6 +155,7 @@ __all__ = [
     "Email",
     "EnterpriseUser",
     "Exchange",
+    "ExitCode",
     "Field",
     "Filter",
     "FilterConfig",
@@ -232,6 +234,7 @@ __all__ = [
     "converter",
     "diff_members",
     "diff_resource",
+    "exit_code_for",
     "from_wire",
     "get_profile",
     "get_source_factory",

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import enum
 import io
 import logging
 import os
@@ -38,17 +37,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
+from scimsync._exitcodes import ExitCode, exit_code_for
 from scimsync._version import __version__
 from scimsync.errors import (
-    ConfigurationError,
-    ConnectionFailedError,
-    ForbiddenError,
-    NotFoundError,
     ScimHTTPError,
     ScimSyncError,
     SyncFailedError,
-    TransientError,
-    UnauthorizedError,
 )
 
 if TYPE_CHECKING:
@@ -59,26 +53,6 @@ __all__ = ["ExitCode", "build_parser", "main"]
 log = logging.getLogger("scimsync.cli")
 
 REDACTED = "[REDACTED]"
-
-
-class ExitCode(enum.IntEnum):
-    """The ``scimsync`` command's exit codes (scripts may rely on them).
-
-    .. versionadded:: 0.1.0
-    """
-
-    #: Everything asked for was done (or there was nothing to do).
-    OK = 0
-    #: The command ran, but at least one object failed.
-    PARTIAL = 1
-    #: Bad command line or configuration; nothing was sent.
-    USAGE = 2
-    #: The target could not be reached, or refused the token.
-    CONNECTION = 3
-    #: Changes were held for approval, or the deletion threshold tripped.
-    HELD = 4
-    #: Interrupted by Ctrl-C / SIGINT.
-    INTERRUPTED = 130
 
 
 class CommandError(Exception):
@@ -759,19 +733,6 @@ def _setup_logging(args: argparse.Namespace, redactor: Redactor, err: Stream) ->
     root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
-
-
-def exit_code_for(exc: BaseException) -> ExitCode:
-    """The exit code an exception means (see :class:`ExitCode`)."""
-    if isinstance(exc, SyncFailedError) and exc.cause is not None:
-        return exit_code_for(exc.cause)
-    if isinstance(exc, ConfigurationError):
-        return ExitCode.USAGE
-    if isinstance(exc, (UnauthorizedError, ForbiddenError, ConnectionFailedError, TransientError)):
-        return ExitCode.CONNECTION
-    if isinstance(exc, NotFoundError) and exc.detail and "TENANT" in exc.detail:
-        return ExitCode.CONNECTION
-    return ExitCode.PARTIAL
 
 
 def _describe_error(exc: BaseException) -> str:

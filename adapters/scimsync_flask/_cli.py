@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,43 +11,16 @@ import click
 from flask.cli import AppGroup
 
 from scimsync import (
-    ConfigurationError,
-    ConnectionFailedError,
     Dispatcher,
-    ForbiddenError,
-    NotFoundError,
+    ExitCode,
     ScimSyncError,
     SyncFailedError,
-    TransientError,
-    UnauthorizedError,
+    exit_code_for,
 )
 
 from ._ext import ScimSyncState, get_state
 
 __all__ = ["ExitCode", "exit_code_for", "scimsync_cli"]
-
-
-class ExitCode(enum.IntEnum):
-    """Exit codes of ``flask scimsync`` (the same as the ``scimsync`` command's)."""
-
-    OK = 0
-    PARTIAL = 1
-    USAGE = 2
-    CONNECTION = 3
-    HELD = 4
-
-
-def exit_code_for(exc: BaseException) -> ExitCode:
-    """The exit code an exception means: 2 configuration, 3 connection/token, else 1."""
-    if isinstance(exc, SyncFailedError) and exc.cause is not None:
-        return exit_code_for(exc.cause)
-    if isinstance(exc, ConfigurationError):
-        return ExitCode.USAGE
-    if isinstance(exc, (UnauthorizedError, ForbiddenError, ConnectionFailedError, TransientError)):
-        return ExitCode.CONNECTION
-    if isinstance(exc, NotFoundError) and exc.detail and "TENANT" in exc.detail:
-        return ExitCode.CONNECTION
-    return ExitCode.PARTIAL
 
 
 scimsync_cli = AppGroup(
