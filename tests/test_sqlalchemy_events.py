@@ -18,6 +18,7 @@ from sqlalchemy.orm import (
     Session,
     mapped_column,
     relationship,
+    scoped_session,
     sessionmaker,
 )
 
@@ -204,6 +205,29 @@ def test_commit_wakes_the_dispatcher_listeners(app: App) -> None:
         session.flush()
         assert not woken.is_set()  # not before the commit
     assert woken.is_set()
+
+
+@pytest.mark.services
+def test_savepoints_commit_and_roll_back_with_the_host(app: App) -> None:
+    woken = threading.Event()
+    app.prov.add_notify_listener(woken.set)
+    with app.Session.begin() as session:
+        with session.begin_nested():  # released, but the outer transaction goes on
+            kept = person(11)
+            session.add(kept)
+        assert not woken.is_set()
+        try:
+            with session.begin_nested():
+                session.add(person(12))
+                session.flush()
+                raise RuntimeError("the host changes its mind")
+        except RuntimeError:
+            pass
+        assert app.store.outbox() == []  # nothing visible before the real commit
+    assert woken.is_set()
+    assert outbox_keys(app.store) == [("user", str(kept.id))]
+    app.flush()
+    assert [u["userName"] for u in app.server.users()] == ["user11@example.org"]
 
 
 @pytest.mark.services
@@ -397,3 +421,45 @@ def test_sqlite_rollback_leaves_no_row(
     with factory.begin() as session:
         session.add(person(42))
     assert [k for k, _ in outbox_keys(store)] == ["user"]
+
+
+def test_scoped_sessions_and_session_classes_can_be_watched(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    Base.metadata.create_all(engine)
+    store = SQLAlchemyStore(engine)
+    factory = sessionmaker(engine)
+    client = ScimClient("http://127.0.0.1:9/scim/v2", "unused-token")
+    prov = Provisioner(
+        source=SQLAlchemySource(factory, User, Group),
+        store=store,
+        targets=[Target(name="aws", client=client, profile=AWS)],
+    )
+    scoped = scoped_session(factory)
+    watcher = watch(scoped, prov, users=User)
+    scoped.add(person(50))
+    scoped.commit()
+    watcher.unwatch()
+    scoped.add(person(51))
+    scoped.commit()
+    scoped.remove()
+
+    class AppSession(Session):
+        pass
+
+    watcher = watch(AppSession, prov, users=User)
+    with AppSession(engine) as session:
+        session.add(person(52))
+        session.commit()
+    with Session(engine) as session:  # another session class: not watched
+        session.add(person(53))
+        session.commit()
+    watcher.unwatch()
+    with factory() as session:
+        ids: dict[str, int] = dict(session.execute(select(User.username, User.id)).all())
+    assert outbox_keys(store) == [
+        ("user", str(ids["user50@example.org"])),
+        ("user", str(ids["user52@example.org"])),
+    ]
+    client.close()
+    store.close()
+    engine.dispose()

@@ -267,6 +267,8 @@ class Watcher:
         state["wake"] = True
 
     def _after_commit(self, session: Session) -> None:
+        if session.in_nested_transaction():  # a savepoint was released: not committed yet
+            return
         state = session.info.pop(self._info, None)
         if not state:
             return
