@@ -41,6 +41,26 @@ def test_notify_enqueues_first_then_calls_listeners_and_swallows_their_errors(tm
         assert server.request_log == []  # notify never touches the network
 
 
+def test_wake_calls_the_listeners_without_an_outbox_row(tmp_path, caplog):
+    """For hosts that write the outbox row in their own transaction."""
+    src = MutableSource([user(1)])
+    with EmulatorServer("aws") as server:
+        prov = make_provisioner(server, src, tmp_path)
+        calls: list[str] = []
+
+        def broken() -> None:
+            raise RuntimeError("listener bug")
+
+        prov.add_notify_listener(broken)
+        prov.add_notify_listener(lambda: calls.append("woken"))
+        with caplog.at_level(logging.ERROR, logger="scimsync"):
+            prov.wake()
+        assert calls == ["woken"]
+        assert "a notify listener raised" in caplog.text
+        assert prov.store.outbox_counts()["pending"] == 0
+        assert server.request_log == []
+
+
 def test_dispatcher_registers_on_start_and_unregisters_on_stop(tmp_path):
     src = MutableSource([user(i) for i in range(3)])
     with EmulatorServer("aws") as server:

@@ -286,24 +286,9 @@ class Watcher:
 
 
 def wake_listeners(provisioner: Provisioner) -> None:
-    """Call the provisioner's notify listeners (a running Dispatcher wakes at once)
-    without writing an outbox row: the row was committed with the host's change.
-
-    The provisioner has no public "listeners only" call, so this reads its listener list;
-    on a provisioner without one it does nothing (workers then find the row at their
-    next poll).
-    """
-    lock = getattr(provisioner, "_notify_lock", None)
-    listeners = getattr(provisioner, "_notify_listeners", None)
-    if lock is None or listeners is None:
-        return
-    with lock:
-        fns = list(listeners)
-    for fn in fns:
-        try:
-            fn()
-        except Exception:
-            log.exception("scimsync: a notify listener raised; ignored")
+    """Wake the provisioner's notify listeners (a running Dispatcher) without writing an
+    outbox row: the row was committed with the host's change (``Provisioner.wake``)."""
+    provisioner.wake()
 
 
 def _membership_list(

@@ -195,6 +195,16 @@ class Provisioner(UserFlow, GroupFlow):
         if target is not None:
             self.target(target)
         self._store.enqueue(kind, str(key), target)
+        self.wake()
+
+    def wake(self) -> None:
+        """Call the :meth:`add_notify_listener` listeners without writing an outbox row.
+
+        For hosts that write the row themselves, in their own transaction
+        (``SQLiteStore.enqueue_sql``, the SQLAlchemy and Django adapters): call this once
+        the transaction has committed, so a running dispatcher picks the row up at once
+        instead of at its next poll. A listener that raises is logged and ignored.
+        """
         with self._notify_lock:
             listeners = list(self._notify_listeners)
         for fn in listeners:
