@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured
 from django.test.utils import override_settings
-from scimsync_django import DjangoSource, ScimsyncImproperlyConfigured, get_state
+from scimsync_django import DjangoSource, ScimsyncImproperlyConfigured, get_state, get_store
 from scimsync_django._conf import check_settings
 
 from scimsync import ConfigurationError, ExitCode, Scope, UserMapping, exit_code_for
@@ -154,3 +154,32 @@ def test_source_keys_members_and_custom_querysets(scim: EmulatorServer) -> None:
     assert staff.get_user(str(ada.pk)) is None  # outside the queryset: "deleted"
     assert list(staff.iter_group_keys()) == []
     assert staff.get_group(str(eng.pk)) is None
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        {"URL": "https://scim.example.com/v2", "TOKEN_ENV": "Tok3nValueAbc123def456"},
+        {"URL": "https://scim.example.com/v2", "TOKEN": "abcd", "SCOPE": f"{'x' * 60}.{'y' * 60}"},
+    ],
+)
+def test_a_token_pasted_into_another_key_is_not_echoed(cfg: dict[str, object]) -> None:
+    exc = _error(cfg)
+    for value in cfg.values():
+        if value not in ("https://scim.example.com/v2", "abcd"):
+            assert str(value) not in str(exc)
+    assert "not shown" in str(exc)
+
+
+def test_saves_never_fail_on_sync_settings(
+    scim: EmulatorServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The web process may lack the token (only workers have it) or carry a typo."""
+    monkeypatch.delenv(TOKEN_ENV)
+    caplog.set_level(logging.WARNING, logger="scimsync")
+    with override_settings(SCIMSYNC={**scimsync_settings(scim), "TYPO": 1}):
+        User.objects.create_user("ada", "ada@example.com")
+        assert [i.kind for i in get_store().outbox()] == ["user"]
+        with pytest.raises(ScimsyncImproperlyConfigured, match="TYPO"):
+            get_state()  # the commands and workers do refuse it
+    assert caplog.records == []

@@ -67,6 +67,10 @@ _KNOWN = (
     "SHUTDOWN_TIMEOUT",
 )
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+#: Shown in messages: a conventional variable name (a pasted token is rarely all caps)...
+_ENV_RE = re.compile(r"[A-Z_][A-Z0-9_]{0,63}|[a-z]{1,20}")
+#: ...or a dotted path such as ``myapp.scim.staff_only`` (short parts: a token's are long).
+_DOTTED_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}(?:[.:][A-Za-z_][A-Za-z0-9_]{0,39}){1,9}")
 _STORE_METHODS = ("enqueue", "claim", "complete", "outbox_counts", "get_link", "list_runs")
 
 
@@ -83,7 +87,7 @@ def _show(value: object) -> str:
     if isinstance(value, str):
         if "://" in value and " " not in value and len(value) <= 300:
             return repr(value)
-        if _NAME_RE.fullmatch(value) or (re.fullmatch(r"[\w.:]{1,200}", value) and "." in value):
+        if _ENV_RE.fullmatch(value) or _DOTTED_RE.fullmatch(value):
             return repr(value)
         return f"a string of {len(value)} characters (not shown, in case it is a secret)"
     if isinstance(value, (bool, int, float)) or value is None:
@@ -95,7 +99,8 @@ def _bad(key: str, message: str) -> ScimsyncImproperlyConfigured:
     return ScimsyncImproperlyConfigured(f"settings.SCIMSYNC[{key!r}]: {message}")
 
 
-def _raw() -> dict[str, Any]:
+def _raw(*, strict: bool = True) -> dict[str, Any]:
+    """``settings.SCIMSYNC`` as a dict; ``strict`` refuses unknown keys."""
     raw = getattr(settings, "SCIMSYNC", None)
     if raw is None:
         return {}
@@ -104,7 +109,7 @@ def _raw() -> dict[str, Any]:
             f"settings.SCIMSYNC must be a dict, not {_show(raw)} (see docs/django.md)"
         )
     unknown = sorted(set(raw) - set(_KNOWN))
-    if unknown:
+    if unknown and strict:
         raise _bad(unknown[0], f"unknown key; known keys: {', '.join(_KNOWN)}")
     return dict(raw)
 
@@ -125,8 +130,10 @@ def _resolve(key: str, value: Any) -> Any:
     if isinstance(value, str):
         try:
             return import_string(value)
-        except ImportError as exc:
-            raise _bad(key, f"cannot import {value!r}: {exc}") from None
+        except ImportError:
+            raise _bad(
+                key, f"cannot import {_show(value)} (a dotted path such as 'myapp.scim.hook')"
+            ) from None
     return value
 
 
@@ -155,7 +162,7 @@ def get_store(cfg: Mapping[str, Any] | None = None) -> Any:
     on ``DATABASE``). Needs no URL or token: the signal handlers use it."""
     from ._store import DjangoStore
 
-    cfg = _raw() if cfg is None else cfg
+    cfg = _raw(strict=False) if cfg is None else cfg
     raw = cfg.get("STORE")
     if raw is None:
         return DjangoStore(using=_database(cfg))
@@ -189,8 +196,8 @@ def _token(cfg: Mapping[str, Any]) -> str:
         if not value:
             raise _bad(
                 "TOKEN_ENV",
-                f"the environment variable {env} is not set (or empty); export the SCIM "
-                "bearer token in it",
+                f"the environment variable {_show(env)} is not set (or empty); export the "
+                "SCIM bearer token in it (TOKEN_ENV names the variable; it is not the token)",
             )
         return value
     if not isinstance(literal, str) or not literal.strip():
@@ -460,16 +467,16 @@ def on_setting_changed(*, setting: str, **kwargs: Any) -> None:
         reset_state()
 
 
-def configured() -> bool:
-    """Whether ``settings.SCIMSYNC`` names a target (``URL``)."""
+def automatic() -> bool:
+    """Whether ``settings.SCIMSYNC`` turns ``AUTOMATIC`` mode on."""
     raw = getattr(settings, "SCIMSYNC", None)
-    return isinstance(raw, Mapping) and raw.get("URL") is not None
+    return isinstance(raw, Mapping) and raw.get("AUTOMATIC") is True
 
 
 def signals_enabled() -> bool:
     """Whether ``SIGNALS`` is on (default ``True``)."""
     try:
-        return bool(_raw().get("SIGNALS", True))
+        return bool(_raw(strict=False).get("SIGNALS", True))
     except ImproperlyConfigured:
         return True
 

@@ -44,12 +44,14 @@ class suppressed:
 def _wake(kind: str, key: str, store: Any) -> None:
     """After commit: call the provisioner's notify listeners (a dispatcher's ``wake``)."""
     try:
-        state = _conf.peek_state() or (_conf.get_state() if _conf.configured() else None)
+        # Build the provisioner here only in automatic mode (it starts a dispatcher);
+        # otherwise wake what this process built already (a worker, a Celery hook).
+        state = _conf.peek_state() or (_conf.get_state() if _conf.automatic() else None)
     except Exception as exc:  # a configuration mistake: the row is saved, say why no sync
         log.warning("scimsync: cannot start syncing (the change is recorded): %s", exc)
         return
     if state is None:
-        return  # settings.SCIMSYNC is not set: record only
+        return  # nothing to wake in this process: a worker elsewhere polls the outbox
     # The row is in the outbox already: notify() then only calls the listeners.
     written = isinstance(store, DjangoStore) and isinstance(state.store, DjangoStore)
     token = WAKING.set(written and store.using == state.store.using)
