@@ -35,6 +35,22 @@ class TestDjangoStoreOnSQLite(StoreContract):
             _django_project.drop_database(alias)
 
 
+class TestDjangoStoreORMEnqueueOnSQLite(StoreContract):
+    """The portable enqueue (ORM UPDATE, else INSERT in a savepoint) of other databases."""
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[StateStore]:
+        alias = _django_project.add_database(
+            _django_project.sqlite_database(tmp_path), migrate=False
+        )
+        made = DjangoStore(alias, upsert=False)
+        try:
+            yield made
+        finally:
+            made.close()
+            _django_project.drop_database(alias)
+
+
 @pytest.mark.services
 class TestDjangoStoreOnPostgreSQL(StoreContract):
     """The postgres_dsn fixture's fresh database per test."""

@@ -48,6 +48,20 @@ _PENDING_MOVES: Final[dict[str, frozenset[str]]] = {
 _ERROR_MAX: Final = 2000
 _PAGE: Final = 500
 _CHUNK: Final = 500
+#: Databases where :meth:`DjangoStore.enqueue` is one ``INSERT ... ON CONFLICT`` statement
+#: (others: an ORM UPDATE, else an INSERT in a savepoint).
+_UPSERT_VENDORS: Final = frozenset({"postgresql", "sqlite"})
+_ENQUEUE_SQL: Final = (
+    "INSERT INTO scimsync_django_outbox "
+    "(kind, key, target, seq, attempts, status, enqueued_at, next_attempt_at) "
+    "VALUES (%s, %s, %s, 1, 0, 'pending', %s, %s) "
+    "ON CONFLICT (kind, key, target) DO UPDATE SET "
+    "seq = scimsync_django_outbox.seq + 1, "
+    "next_attempt_at = excluded.next_attempt_at, "
+    "attempts = CASE WHEN scimsync_django_outbox.status = 'dead' THEN 0 "
+    "ELSE scimsync_django_outbox.attempts END, "
+    "status = 'pending'"
+)
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 #: First key of the PostgreSQL advisory locks that keep one key in flight ("SC").
@@ -246,6 +260,9 @@ class DjangoStore:
     Args:
         using: the database alias (``settings.DATABASES`` key).
         clock: returns "now" as an aware datetime (tests pass a fake clock).
+        upsert: write outbox rows with one ``INSERT ... ON CONFLICT`` statement (default
+            on PostgreSQL and SQLite); ``False`` uses the portable ORM path (an UPDATE,
+            else an INSERT in a savepoint), as on other databases.
 
     Every method runs on the calling thread's Django connection for ``using``; Django
     opens one per thread. Works with ``USE_TZ`` on or off (times are stored as integer
@@ -253,19 +270,25 @@ class DjangoStore:
     """
 
     def __init__(
-        self, using: str = DEFAULT_DB_ALIAS, *, clock: Callable[[], _dt.datetime] | None = None
+        self,
+        using: str = DEFAULT_DB_ALIAS,
+        *,
+        clock: Callable[[], _dt.datetime] | None = None,
+        upsert: bool | None = None,
     ) -> None:
         if not isinstance(using, str) or not using:
             raise ValueError(f"DjangoStore(using=...) must be a database alias, got {using!r}")
         self.using = using
         self._clock = clock or _utcnow
+        self._upsert = upsert
         self._closed = False
 
     def __repr__(self) -> str:
         return f"DjangoStore(using={self.using!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (DjangoStore, (self.using,), {"_clock": self._clock, "_closed": False})
+        state = {"_clock": self._clock, "_upsert": self._upsert, "_closed": False}
+        return (DjangoStore, (self.using,), state)
 
     # --- plumbing --------------------------------------------------------------------
 
@@ -449,6 +472,14 @@ class DjangoStore:
             "attempts": Case(When(status="dead", then=Value(0)), default=F("attempts")),
             "status": "pending",
         }
+        conn = connections[self.using]
+        upsert = self._upsert if self._upsert is not None else conn.vendor in _UPSERT_VENDORS
+        if upsert:
+            # One statement on the caller's connection (so in its transaction): no
+            # savepoint, no race between two first enqueues, one round trip.
+            with self._queue(), conn.cursor() as cur:
+                cur.execute(_ENQUEUE_SQL, [kind, key, target or "", now, now])
+            return
         rows = self._q(OutboxEntry).filter(kind=kind, key=key, target=target or "")
         with self._queue():
             if rows.update(**bump):
