@@ -113,6 +113,22 @@ def test_membership_change_patches_the_group(scim: EmulatorServer) -> None:
     assert run("scimsync_worker", "--once")[0] == 0
     assert scim.memberships()[remote["id"]] == set()
 
+    eng.user_set.add(ada, bob)
+    assert run("scimsync_worker", "--once")[0] == 0
+    assert scim.memberships()[remote["id"]] == {ada_id, bob_id}
+    eng.user_set.clear()  # the reverse clear: the group and both users are recorded
+    assert _keys() == sorted(
+        [("group", str(eng.pk)), ("user", str(ada.pk)), ("user", str(bob.pk))]  # type: ignore[attr-defined]
+    )
+    assert run("scimsync_worker", "--once")[0] == 0
+    assert scim.memberships()[remote["id"]] == set()
+
+    eng.user_set.add(ada)
+    assert run("scimsync_worker", "--once")[0] == 0
+    ada_key = str(ada.pk)  # type: ignore[attr-defined]
+    ada.delete()  # type: ignore[attr-defined]  # her memberships vanish without m2m_changed
+    assert _keys() == sorted([("group", str(eng.pk)), ("user", ada_key)])
+
 
 def test_delete_deprovisions_per_policy(scim: EmulatorServer) -> None:
     ada, bob = _new_user("ada"), _new_user("bob")

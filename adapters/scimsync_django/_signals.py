@@ -145,10 +145,19 @@ def _members_changed(
 ) -> None:
     if action == "pre_clear":
         # pk_set is None on clear: remember who is affected before the rows go.
-        if reverse:  # group.user_set.clear()
-            instance._scimsync_cleared = list(instance.user_set.values_list("pk", flat=True))
-        else:  # user.groups.clear()
-            instance._scimsync_cleared = list(instance.groups.values_list("pk", flat=True))
+        # The through model has one foreign key to each side; read the other side's pks.
+        mine = next(
+            f.name
+            for f in sender._meta.get_fields()
+            if getattr(f, "related_model", None) is type(instance)
+        )
+        other = next(
+            f.attname
+            for f in sender._meta.get_fields()
+            if getattr(f, "related_model", None) is model
+        )
+        rows = sender._default_manager.using(using).filter(**{mine: instance.pk})
+        instance._scimsync_cleared = list(rows.values_list(other, flat=True))
         return
     if action not in ("post_add", "post_remove", "post_clear"):
         return
