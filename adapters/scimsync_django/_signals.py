@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 
 from . import _conf
-from ._store import WAKING, DjangoStore
+from ._store import DjangoStore
 
 __all__ = ["connect", "disconnect", "record", "suppressed"]
 
@@ -52,16 +52,21 @@ def _wake(kind: str, key: str, store: Any) -> None:
         return
     if state is None:
         return  # nothing to wake in this process: a worker elsewhere polls the outbox
-    # The row is in the outbox already: notify() then only calls the listeners.
-    written = isinstance(store, DjangoStore) and isinstance(state.store, DjangoStore)
-    token = WAKING.set(written and store.using == state.store.using)
+    # Written in the host's transaction on the provisioner's own store: only wake the
+    # listeners; a row written elsewhere is recorded in the provisioner's store too.
+    written = (
+        isinstance(store, DjangoStore)
+        and isinstance(state.store, DjangoStore)
+        and store.using == state.store.using
+    )
     try:
         state.ensure_dispatcher()
-        state.provisioner.notify(kind, key)
+        if written:
+            state.provisioner.wake()
+        else:
+            state.provisioner.notify(kind, key)
     except Exception:
         log.exception("scimsync: waking the dispatcher failed (the change is recorded)")
-    finally:
-        WAKING.reset(token)
 
 
 def record(kind: str, key: Any, *, using: str | None = None) -> None:

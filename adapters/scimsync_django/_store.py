@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import datetime as _dt
 import hashlib
 import threading
@@ -27,12 +26,7 @@ from scimsync.errors import LinkConflictError
 from .models import Link as LinkRow
 from .models import OutboxEntry, PendingApproval, ReportEntry, RunEntry
 
-__all__ = ["WAKING", "DjangoStore", "from_us", "to_us"]
-
-#: True while the on-commit wake-up calls ``provisioner.notify`` for a row the signal
-#: handler wrote already in the host's transaction: :meth:`DjangoStore.enqueue` then
-#: writes nothing (the listeners still run).
-WAKING: contextvars.ContextVar[bool] = contextvars.ContextVar("scimsync_waking", default=False)
+__all__ = ["DjangoStore", "from_us", "to_us"]
 
 UTC = _dt.timezone.utc
 _EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -463,8 +457,6 @@ class DjangoStore:
         _check_string(key, "key")
         if target is not None:
             _check_string(target, "target")
-        if WAKING.get():
-            return
         now = to_us(self._now())
         bump = {
             "seq": F("seq") + 1,
