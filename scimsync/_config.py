@@ -84,6 +84,13 @@ def _show_setting(value: str, *, quote: bool = True) -> str:
     return f"a value of {len(value)} characters (not shown, in case it is a secret)"
 
 
+def _env_name_shown(value: str) -> bool:
+    """Whether a ``token_env`` value may be quoted in an error message: a conventional
+    variable name (all caps) or a short word. A token pasted there by mistake (40 hex
+    digits, say, which a looser rule would take for a name) is described by its length."""
+    return bool(re.fullmatch(r"[A-Z_][A-Z0-9_]{0,63}|[\w.-]{1,20}", value))
+
+
 class ConfigFileError(ConfigurationError):
     """A configuration file has one or more mistakes.
 
@@ -325,8 +332,13 @@ class Config:
             if not value:
                 raise ConfigurationError(
                     f"{self.path}: {key}.token_env: the environment variable "
-                    f"{_show_setting(tc.token_env, quote=False)} is not set (or empty); "
-                    "export the SCIM bearer token in it"
+                    + (
+                        tc.token_env
+                        if _env_name_shown(tc.token_env)
+                        else f"named by a value of {len(tc.token_env)} characters (not "
+                        "shown, in case it is a secret)"
+                    )
+                    + " is not set (or empty); export the SCIM bearer token in it"
                 )
             token = value
         elif tc.token_command:
@@ -840,7 +852,13 @@ class _Loader:
         if token_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token_env):
             self.problem(
                 f"{key}.token_env",
-                f"{_show_setting(token_env)} is not an environment variable name "
+                (
+                    repr(token_env)
+                    if _env_name_shown(token_env)
+                    else f"a value of {len(token_env)} characters (not shown, in case it "
+                    "is a secret)"
+                )
+                + " is not an environment variable name "
                 "(name the variable that holds the token, not the token itself)",
             )
         if token_literal is not None:

@@ -72,3 +72,28 @@ def test_unset_variable_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     )
     with pytest.raises(ConfigurationError, match="SCIMSYNC_NOT_SET_ANYWHERE is not set"):
         cfg.token("aws")
+
+
+def test_token_shaped_like_a_variable_name_is_not_echoed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """40 hex digits pass as a variable name; pasted into token_env, they are described."""
+    hexlike = "f39a0c7e5b1d2a4f6e8c0b9d7a5f3e1c2b4d6f8a"  # a valid name, unset
+    monkeypatch.delenv(hexlike, raising=False)
+    cfg = load_config(
+        _config(tmp_path, url="https://scim.example.com/t/scim/v2", token_env=hexlike)
+    )
+    with pytest.raises(ConfigurationError) as info:
+        cfg.token("aws")
+    assert hexlike not in str(info.value)
+    assert "named by a value of 40 characters" in str(info.value)
+    assert "targets.aws.token_env" in str(info.value)
+
+    digit_first = "3" + hexlike[1:]  # not even a valid name
+    with pytest.raises(ConfigurationError) as info:
+        load_config(
+            _config(tmp_path, url="https://scim.example.com/t/scim/v2", token_env=digit_first)
+        )
+    assert digit_first not in str(info.value)
+    assert "a value of 40 characters" in str(info.value)
+    assert "is not an environment variable name" in str(info.value)

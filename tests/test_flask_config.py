@@ -164,7 +164,15 @@ def test_token_mistakes_name_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("NOT_SET_SCIM_TOKEN", raising=False)
     msg = init_error(new_app(tmp_path, SCIMSYNC_URL=url, SCIMSYNC_TOKEN_ENV="NOT_SET_SCIM_TOKEN"))
     assert msg.startswith("Flask config SCIMSYNC_TOKEN_ENV:")
-    assert "NOT_SET_SCIM_TOKEN is not set" in msg
+    assert "'NOT_SET_SCIM_TOKEN' is not set" in msg
+
+    # A token shaped like a variable name (40 hex digits), pasted by mistake: not echoed.
+    hexlike = "3f9a0c7e5b1d2a4f6e8c0b9d7a5f3e1c2b4d6f8a"
+    monkeypatch.delenv(hexlike, raising=False)
+    msg = init_error(new_app(tmp_path, SCIMSYNC_URL=url, SCIMSYNC_TOKEN_ENV=hexlike))
+    assert msg.startswith("Flask config SCIMSYNC_TOKEN_ENV:")
+    assert hexlike not in msg
+    assert "40 characters" in msg
 
     # The token itself put in SCIMSYNC_TOKEN_ENV by mistake: described, not echoed.
     msg = init_error(new_app(tmp_path, SCIMSYNC_URL=url, SCIMSYNC_TOKEN_ENV=TOKEN + "/x"))

@@ -38,6 +38,9 @@ REDACTED = "[REDACTED]"
 
 _STORE_METHODS = ("enqueue", "claim", "complete", "outbox_counts", "get_link", "list_runs")
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+#: Shown in messages: a conventional variable name (a pasted token is rarely all caps) or a
+#: short lowercase word; anything else may be a pasted token and is described by length.
+_SHOWN_RE = re.compile(r"[A-Z_][A-Z0-9_]{0,63}|[a-z]{1,20}")
 
 
 def _show(value: object) -> str:
@@ -45,7 +48,7 @@ def _show(value: object) -> str:
     if isinstance(value, str):
         if "://" in value and " " not in value and len(value) <= 300:
             return repr(value)
-        if _NAME_RE.fullmatch(value):
+        if _SHOWN_RE.fullmatch(value):
             return repr(value)
         return f"a string of {len(value)} characters (not shown, in case it is a secret)"
     if isinstance(value, (bool, int, float)) or value is None:
@@ -416,7 +419,7 @@ class ScimSync:
             if not value:
                 raise _bad(
                     "SCIMSYNC_TOKEN_ENV",
-                    f"the environment variable {env} is not set (or empty); export the SCIM "
+                    f"the environment variable {_show(env)} is not set (or empty); export the SCIM "
                     "bearer token in it",
                 )
             return value
