@@ -22,6 +22,13 @@ from django.db.models.functions import Greatest
 
 from scimsync import Link, OutboxItem, Outcome, PendingAction, ReportRecord, RunRecord
 from scimsync.errors import LinkConflictError
+from scimsync.storekit import ERROR_MAX as _ERROR_MAX
+from scimsync.storekit import PENDING_MOVES as _PENDING_MOVES
+from scimsync.storekit import RUN_STATUSES, from_us, to_us
+from scimsync.storekit import check_kind as _check_kind
+from scimsync.storekit import check_string as _check_string
+from scimsync.storekit import chunks as _chunks
+from scimsync.storekit import outcome_values as _outcomes
 
 from .models import Link as LinkRow
 from .models import OutboxEntry, PendingApproval, ReportEntry, RunEntry
@@ -29,19 +36,8 @@ from .models import OutboxEntry, PendingApproval, ReportEntry, RunEntry
 __all__ = ["DjangoStore", "from_us", "to_us"]
 
 UTC = _dt.timezone.utc
-_EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=UTC)
-_US: Final = _dt.timedelta(microseconds=1)
-_KINDS: Final = ("user", "group")
-_RUN_STATUSES: Final = ("running", "complete", "partial", "failed", "aborted")
-_PENDING_MOVES: Final[dict[str, frozenset[str]]] = {
-    "pending": frozenset({"approved", "rejected", "applied"}),
-    "approved": frozenset({"applied", "rejected"}),
-    "rejected": frozenset(),
-    "applied": frozenset(),
-}
-_ERROR_MAX: Final = 2000
+_RUN_STATUSES: Final = RUN_STATUSES
 _PAGE: Final = 500
-_CHUNK: Final = 500
 #: Databases where :meth:`DjangoStore.enqueue` is one ``INSERT ... ON CONFLICT`` statement
 #: (others: an ORM UPDATE, else an INSERT in a savepoint).
 _UPSERT_VENDORS: Final = frozenset({"postgresql", "sqlite"})
@@ -62,18 +58,6 @@ _LOCKS_GUARD = threading.Lock()
 _LOCK_SPACE: Final = 0x5343
 
 
-def to_us(value: _dt.datetime) -> int:
-    """Microseconds since the epoch (a naive datetime is taken as UTC)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return (value - _EPOCH) // _US
-
-
-def from_us(value: int) -> _dt.datetime:
-    """The inverse of :func:`to_us`: an aware UTC datetime."""
-    return _EPOCH + _dt.timedelta(microseconds=value)
-
-
 def _opt_us(value: _dt.datetime | None) -> int | None:
     return None if value is None else to_us(value)
 
@@ -84,29 +68,6 @@ def _opt_dt(value: int | None) -> _dt.datetime | None:
 
 def _utcnow() -> _dt.datetime:
     return _dt.datetime.now(UTC)
-
-
-def _check_kind(kind: str) -> str:
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be 'user' or 'group', got {kind!r}")
-    return kind
-
-
-def _check_string(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _chunks(values: Iterable[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for value in values:
-        chunk.append(value)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _key_lock(kind: str, key: str) -> int:
@@ -227,14 +188,6 @@ def _pending(row: PendingApproval) -> PendingAction:
         decided_at=_opt_dt(row.decided_at),
         decided_by=row.decided_by,
     )
-
-
-def _outcomes(outcome: Outcome | str | Iterable[Outcome | str] | None) -> list[str] | None:
-    if outcome is None:
-        return None
-    if isinstance(outcome, str):
-        return [Outcome(outcome).value]
-    return [Outcome(o).value for o in outcome]
 
 
 class DjangoStore:

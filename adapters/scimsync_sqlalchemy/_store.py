@@ -61,6 +61,14 @@ from scimsync import (
     ReportRecord,
     RunRecord,
 )
+from scimsync.storekit import ERROR_MAX as _ERROR_MAX
+from scimsync.storekit import FINISHED_RUN_STATUSES as _FINISHED
+from scimsync.storekit import PENDING_MOVES as _PENDING_MOVES
+from scimsync.storekit import PENDING_STATUSES as _PENDING_STATUSES
+from scimsync.storekit import check_kind as _check_kind
+from scimsync.storekit import check_string as _check_string
+from scimsync.storekit import chunks as _chunks
+from scimsync.storekit import outcome_values as _outcomes
 
 __all__ = ["SCHEMA_VERSION", "SQLAlchemyStore"]
 
@@ -71,17 +79,7 @@ _UTC: Final = _dt.timezone.utc
 _EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
 _US: Final = _dt.timedelta(microseconds=1)
 _PAGE: Final = 500  # iter_links page size, and keys per IN (...) list
-_ERROR_MAX: Final = 2000
 _DIALECTS: Final = ("postgresql", "sqlite")
-_KINDS: Final = ("user", "group")
-_FINISHED: Final = ("complete", "partial", "failed", "aborted")
-_PENDING_STATUSES: Final = ("pending", "approved", "rejected", "applied")
-_PENDING_MOVES: Final[dict[str, frozenset[str]]] = {
-    "pending": frozenset({"approved", "rejected", "applied"}),
-    "approved": frozenset({"applied", "rejected"}),
-    "rejected": frozenset(),
-    "applied": frozenset(),
-}
 
 
 def _utcnow() -> _dt.datetime:
@@ -236,37 +234,6 @@ class _Tables:
             postgresql_where=self.pending_where,
             sqlite_where=self.pending_where,
         )
-
-
-def _check_kind(kind: str) -> str:
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be 'user' or 'group', got {kind!r}")
-    return kind
-
-
-def _check_string(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _chunks(values: Iterable[Any], size: int = _PAGE) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for value in values:
-        chunk.append(value)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _outcomes(outcome: Outcome | str | Iterable[Outcome | str] | None) -> list[str] | None:
-    if outcome is None:
-        return None
-    if isinstance(outcome, str):
-        return [Outcome(outcome).value]
-    return [Outcome(o).value for o in outcome]
 
 
 def _database_id(url: URL) -> tuple[Any, ...]:
