@@ -30,7 +30,7 @@ from scimsync._engine import (
     Toggles,
     TraceStep,
 )
-from scimsync._exitcodes import ExitCode, exit_code_for
+from scimsync._exitcodes import ExitCode, exit_code_for, exit_code_for_run, exit_code_for_trace
 from scimsync._filter import Filter, quote_filter_value
 from scimsync._import import ImportItem, ImportResult, import_remote
 from scimsync._mapping import (
@@ -235,6 +235,8 @@ __all__ = [
     "diff_members",
     "diff_resource",
     "exit_code_for",
+    "exit_code_for_run",
+    "exit_code_for_trace",
     "from_wire",
     "get_profile",
     "get_source_factory",

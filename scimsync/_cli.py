@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from scimsync._exitcodes import ExitCode, exit_code_for
+from scimsync._exitcodes import exit_code_for_run as run_exit_code
 from scimsync._version import __version__
 from scimsync.errors import (
     ScimHTTPError,
@@ -863,26 +864,6 @@ def _reconcile(args: argparse.Namespace, ctx: Context, *, dry_run: bool) -> int:
             code = _connection_or(ctx, name, code)
         worst = max(worst, code)
     return worst
-
-
-def run_exit_code(summary: Any) -> ExitCode:
-    """The exit code a :class:`~scimsync.RunSummary` (or a plan's summary) means.
-
-    1 when the run failed, was partial, or any object failed (or, in a plan, would fail);
-    4 when deletes were held (threshold) or actions wait for approval; else 0.
-    """
-    counts = dict(getattr(summary, "counts", {}) or {})
-    plan = getattr(summary, "plan", None)
-    planned = plan.counts() if (plan is not None and getattr(summary, "dry_run", False)) else {}
-    if (
-        getattr(summary, "status", "complete") != "complete"
-        or counts.get("failed")
-        or planned.get("fail")
-    ):
-        return ExitCode.PARTIAL
-    if getattr(summary, "threshold_tripped", False) or counts.get("held") or planned.get("hold"):
-        return ExitCode.HELD
-    return ExitCode.OK
 
 
 def _connection_or(ctx: Context, target: str, code: ExitCode) -> ExitCode:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from scimsync.errors import (
     ConfigurationError,
@@ -14,7 +15,7 @@ from scimsync.errors import (
     UnauthorizedError,
 )
 
-__all__ = ["ExitCode", "exit_code_for"]
+__all__ = ["ExitCode", "exit_code_for", "exit_code_for_run", "exit_code_for_trace"]
 
 
 class ExitCode(enum.IntEnum):
@@ -48,3 +49,35 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     if isinstance(exc, NotFoundError) and exc.detail and "TENANT" in exc.detail:
         return ExitCode.CONNECTION
     return ExitCode.PARTIAL
+
+
+def exit_code_for_run(summary: Any) -> ExitCode:
+    """The exit code a :class:`~scimsync.RunSummary` (or a plan's summary) means.
+
+    1 when the run failed, was partial, or any object failed (or, in a plan, would fail);
+    4 when deletes were held (threshold) or actions wait for approval; else 0.
+    """
+    counts = dict(getattr(summary, "counts", {}) or {})
+    plan = getattr(summary, "plan", None)
+    planned = plan.counts() if (plan is not None and getattr(summary, "dry_run", False)) else {}
+    if (
+        getattr(summary, "status", "complete") != "complete"
+        or counts.get("failed")
+        or planned.get("fail")
+    ):
+        return ExitCode.PARTIAL
+    if getattr(summary, "threshold_tripped", False) or counts.get("held") or planned.get("hold"):
+        return ExitCode.HELD
+    return ExitCode.OK
+
+
+def exit_code_for_trace(trace: Any) -> ExitCode:
+    """The exit code a :class:`~scimsync.SyncTrace` means (a multi-target trace: its
+    parts): 1 when any part failed, 4 when any was held for approval, else 0."""
+    outcomes = {str(getattr(trace, "outcome", ""))}
+    outcomes |= {str(getattr(p, "outcome", "")) for p in getattr(trace, "parts", None) or []}
+    if "failed" in outcomes:
+        return ExitCode.PARTIAL
+    if "held" in outcomes:
+        return ExitCode.HELD
+    return ExitCode.OK

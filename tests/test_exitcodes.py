@@ -36,3 +36,16 @@ def test_cli_page_examples_run(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Non
     doc = DOCS / "cli.md"
     assert len(python_blocks(doc)) == 1
     run_blocks(doc, tmp_path, monkeypatch, module_name="cli_md_examples")
+
+
+def test_trace_and_run_codes() -> None:
+    from types import SimpleNamespace as NS
+
+    assert scimsync.exit_code_for_trace(NS(outcome="created", parts=None)) == 0
+    assert scimsync.exit_code_for_trace(NS(outcome="held", parts=None)) == 4
+    two = NS(outcome="failed", parts=[NS(outcome="created"), NS(outcome="failed")])
+    assert scimsync.exit_code_for_trace(two) == 1
+    assert scimsync.exit_code_for_run(NS(status="complete", counts={"created": 2})) == 0
+    assert scimsync.exit_code_for_run(NS(status="partial", counts={})) == 1
+    assert scimsync.exit_code_for_run(NS(status="complete", counts={"held": 1})) == 4
+    assert _cli.run_exit_code is scimsync.exit_code_for_run

@@ -16,6 +16,8 @@ from scimsync import (
     ScimSyncError,
     SyncFailedError,
     exit_code_for,
+    exit_code_for_run,
+    exit_code_for_trace,
 )
 
 from ._ext import ScimSyncState, get_state
@@ -50,16 +52,6 @@ def _errors(state: ScimSyncState) -> Iterator[None]:
         sys.exit(exit_code_for(exc))
 
 
-def _trace_code(trace: Any) -> ExitCode:
-    outcomes = {str(getattr(trace, "outcome", ""))}
-    outcomes |= {str(getattr(p, "outcome", "")) for p in getattr(trace, "parts", None) or []}
-    if "failed" in outcomes:
-        return ExitCode.PARTIAL
-    if "held" in outcomes:
-        return ExitCode.HELD
-    return ExitCode.OK
-
-
 def _sync_one(kind: str, key: str, target: str | None, dry_run: bool) -> None:
     state = get_state()
     prov = state.provisioner
@@ -67,7 +59,7 @@ def _sync_one(kind: str, key: str, target: str | None, dry_run: bool) -> None:
     with _errors(state):
         trace = fn(key, target=target, dry_run=dry_run)
     _echo(state, str(trace))
-    sys.exit(_trace_code(trace))
+    sys.exit(exit_code_for_trace(trace))
 
 
 _target_option = click.option(
@@ -97,21 +89,6 @@ def sync_user_command(key: str, target: str | None, dry_run: bool) -> None:
 def sync_group_command(key: str, target: str | None, dry_run: bool) -> None:
     """Sync one group (name and members) now and print every step."""
     _sync_one("group", key, target, dry_run)
-
-
-def _run_code(summary: Any) -> ExitCode:
-    counts = dict(getattr(summary, "counts", {}) or {})
-    plan = getattr(summary, "plan", None)
-    planned = plan.counts() if (plan is not None and getattr(summary, "dry_run", False)) else {}
-    if (
-        getattr(summary, "status", "complete") != "complete"
-        or counts.get("failed")
-        or planned.get("fail")
-    ):
-        return ExitCode.PARTIAL
-    if getattr(summary, "threshold_tripped", False) or counts.get("held") or planned.get("hold"):
-        return ExitCode.HELD
-    return ExitCode.OK
 
 
 def _unusable(state: ScimSyncState, target: str) -> bool:
@@ -145,7 +122,7 @@ def reconcile_command(deep: bool, dry_run: bool, target: str | None) -> None:
         with _errors(state):
             summary = prov.reconcile(name, mode="deep" if deep else "incremental", dry_run=dry_run)
         _echo(state, str(summary))
-        code = _run_code(summary)
+        code = exit_code_for_run(summary)
         if code == ExitCode.PARTIAL and _unusable(state, name):
             code = ExitCode.CONNECTION
         worst = max(worst, code)

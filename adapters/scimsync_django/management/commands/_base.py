@@ -6,12 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from scimsync import ExitCode, ScimSyncError, SyncFailedError, exit_code_for
+from scimsync import (
+    ExitCode,
+    ScimSyncError,
+    SyncFailedError,
+    exit_code_for,
+    exit_code_for_run,
+    exit_code_for_trace,
+)
 from scimsync_django._conf import DjangoState, get_state
 
 __all__ = ["ScimsyncCommand"]
@@ -79,28 +86,6 @@ class ScimsyncCommand(BaseCommand):
             self.fail(exit_code_for(exc), str(exc))
 
 
-def trace_code(trace: Any) -> ExitCode:
-    """The exit code of a sync trace: failed parts 1, held parts 4."""
-    outcomes = {str(getattr(trace, "outcome", ""))}
-    outcomes |= {str(getattr(p, "outcome", "")) for p in getattr(trace, "parts", None) or []}
-    if "failed" in outcomes:
-        return ExitCode.PARTIAL
-    if "held" in outcomes:
-        return ExitCode.HELD
-    return ExitCode.OK
-
-
-def run_code(summary: Any) -> ExitCode:
-    """The exit code of a reconcile summary."""
-    counts = dict(getattr(summary, "counts", {}) or {})
-    plan = getattr(summary, "plan", None)
-    planned = plan.counts() if (plan is not None and getattr(summary, "dry_run", False)) else {}
-    if (
-        getattr(summary, "status", "complete") != "complete"
-        or counts.get("failed")
-        or planned.get("fail")
-    ):
-        return ExitCode.PARTIAL
-    if getattr(summary, "threshold_tripped", False) or counts.get("held") or planned.get("hold"):
-        return ExitCode.HELD
-    return ExitCode.OK
+#: The exit code of a sync trace (failed parts 1, held parts 4) and of a reconcile summary.
+trace_code = exit_code_for_trace
+run_code = exit_code_for_run
