@@ -10,9 +10,6 @@ and proves itself with :mod:`scimsync.testing.store_contract`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import TypeVar
-
 from scimsync._store._common import (
     ERROR_MAX,
     FINISHED_RUN_STATUSES,
@@ -23,6 +20,7 @@ from scimsync._store._common import (
     check_pending_move,
     check_string,
     check_target,
+    chunks,
     from_us,
     outcome_values,
     to_us,
@@ -47,19 +45,3 @@ __all__ = [
     "outcome_values",
     "to_us",
 ]
-
-T = TypeVar("T")
-
-
-def chunks(values: Iterable[T], size: int = 500) -> Iterator[list[T]]:
-    """``values`` in lists of at most ``size`` (for ``IN (...)`` lists and bulk inserts)."""
-    if size < 1:
-        raise ValueError(f"chunks: size must be at least 1, got {size!r}")
-    chunk: list[T] = []
-    for value in values:
-        chunk.append(value)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Iterable, Iterator
+from typing import Final, TypeVar
 
 from scimsync._reports import Outcome
 from scimsync._store._records import KINDS, PENDING_STATUSES, RUN_STATUSES, UTC
@@ -16,6 +16,7 @@ __all__ = [
     "check_kind",
     "check_pending_move",
     "check_string",
+    "chunks",
     "from_us",
     "outcome_values",
     "to_us",
@@ -106,3 +107,20 @@ def check_limit(limit: int, lease_seconds: float) -> None:
         raise ValueError(f"claim limit must be at least 1, got {limit!r}")
     if lease_seconds < 0:
         raise ValueError(f"claim lease_seconds must be >= 0, got {lease_seconds!r}")
+
+
+T = TypeVar("T")
+
+
+def chunks(values: Iterable[T], size: int = 500) -> Iterator[list[T]]:
+    """``values`` in lists of at most ``size`` (for ``IN (...)`` lists and bulk inserts)."""
+    if size < 1:
+        raise ValueError(f"chunks: size must be at least 1, got {size!r}")
+    chunk: list[T] = []
+    for value in values:
+        chunk.append(value)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -28,6 +28,7 @@ from scimsync._store._common import (
     check_pending_move,
     check_string,
     check_target,
+    chunks,
     from_us,
     outcome_values,
     to_us,
@@ -306,17 +307,6 @@ def _pending(row: Sequence[Any]) -> PendingAction:
     )
 
 
-def _chunks(values: Iterable[Any], size: int = 500) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for value in values:
-        chunk.append(value)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 class SQLiteStore:
     """The embedded default :class:`~scimsync.StateStore`: one SQLite file.
 
@@ -560,7 +550,7 @@ class SQLiteStore:
         """See :meth:`scimsync.StateStore.get_links`. One query per 500 keys."""
         conn = self._conn()
         out: dict[str, Link] = {}
-        for chunk in _chunks(dict.fromkeys(keys)):
+        for chunk in chunks(dict.fromkeys(keys)):
             marks = ",".join("?" * len(chunk))
             for row in conn.execute(
                 f"SELECT {_LINK_COLS} FROM scimsync_links "
@@ -841,7 +831,7 @@ class SQLiteStore:
             if ids is None:
                 return conn.execute(sql, (now,)).rowcount
             total = 0
-            for chunk in _chunks(int(i) for i in ids):
+            for chunk in chunks(int(i) for i in ids):
                 marks = ",".join("?" * len(chunk))
                 total += conn.execute(f"{sql} AND id IN ({marks})", (now, *chunk)).rowcount
             return total
@@ -850,7 +840,7 @@ class SQLiteStore:
         """See :meth:`scimsync.StateStore.discard`."""
         total = 0
         with self._write() as conn:
-            for chunk in _chunks(int(i) for i in ids):
+            for chunk in chunks(int(i) for i in ids):
                 marks = ",".join("?" * len(chunk))
                 total += conn.execute(
                     f"DELETE FROM scimsync_outbox WHERE status = 'dead' AND id IN ({marks})",
@@ -873,7 +863,7 @@ class SQLiteStore:
         """See :meth:`scimsync.StateStore.add_reports`."""
         count = 0
         with self._write() as conn:
-            for chunk in _chunks(records):
+            for chunk in chunks(records):
                 conn.executemany(
                     f"INSERT INTO scimsync_reports ({_REPORT_COLS.split(', ', 1)[1]}) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
