@@ -15,7 +15,7 @@ import attrs
 from scimsync._diff import representation_hash
 from scimsync._engine._approvals import Approvals
 from scimsync._engine._config import Target
-from scimsync._engine._desired import MISSING, Desired, _Missing
+from scimsync._engine._desired import MISSING, Desired
 from scimsync._engine._groups import GroupFlow
 from scimsync._engine._job import Job, Stop
 from scimsync._engine._run import (
@@ -27,7 +27,7 @@ from scimsync._engine._run import (
 )
 from scimsync._engine._trace import SyncTrace, failure_message
 from scimsync._engine._users import UserFlow
-from scimsync._store import Link, ReportRecord
+from scimsync._store import ReportRecord
 from scimsync._store._records import utcnow
 from scimsync.errors import (
     ConfigurationError,
@@ -318,7 +318,6 @@ class Provisioner(UserFlow, GroupFlow):
         obj: Any = MISSING,
         run: RunContext | None = None,
         member_links: Mapping[str, str] | None = None,
-        link: Link | _Missing | None = MISSING,
         scope_only: bool = False,
     ) -> Desired:
         """What a sync of one object would store as its link's ``last_rep``, with no I/O
@@ -336,8 +335,6 @@ class Provisioner(UserFlow, GroupFlow):
             run: a :class:`RunContext` whose caches to share (group members read once).
             member_links: for groups, member key -> remote id of the user link, if the
                 caller already has them (saves one store read per member).
-            link: the key's :class:`Link` (``None``: not linked) if the caller already
-                has it; by default it is read from the store.
             scope_only: decide only whether the object is in scope; ``rep`` and ``hash``
                 are then ``None`` and nothing is mapped beyond what the scope rules need
                 (nor validated, so no ``ValidationError``).
@@ -365,11 +362,8 @@ class Provisioner(UserFlow, GroupFlow):
             obj = self._read_source(job, kind, skey)
         if obj is None:
             return Desired(False, None, None, "not found in the source (deleted locally)")
-        if scope_only:
-            link = None  # the scope rules do not depend on it
-        elif link is MISSING:
-            link = self._store.get_link(t.name, kind, skey)
-        assert not isinstance(link, _Missing)
+        # The scope rules do not depend on the link: a scope-only answer does not read it.
+        link = None if scope_only else self._store.get_link(t.name, kind, skey)
         old = link.last_rep if link is not None else None
         if kind == "user":
             in_scope, why, _ = self._user_in_scope(job, obj)
